@@ -1,0 +1,58 @@
+"""mailer: newsletter subscriptions and digests. ``create_app`` is the application factory."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask
+
+from .config import ConfigError, limiter_storage_uri, load_config
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Create the app from the environment, then ``config`` on top (tests pass overrides)."""
+    app = Flask(__name__, instance_path=os.environ.get("MAILER_INSTANCE") or None)
+    try:
+        app.config.update(load_config(os.environ, app.instance_path))
+    except ConfigError as exc:
+        # One clear line naming the variable, no traceback (gunicorn and flask show this text).
+        raise SystemExit(f"mailer: configuration error: {exc}") from None
+    app.config.update(config or {})
+    register_extensions(app)
+    register_blueprints(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind the database, migrations, login, CSRF, rate limits and Celery to ``app``."""
+    from .celery_app import init_celery
+    from .extensions import csrf, db, limiter, login, migrate
+
+    app.config.setdefault("RATELIMIT_STORAGE_URI", limiter_storage_uri(app.config["REDIS_URL"]))
+    app.config.setdefault("RATELIMIT_KEY_PREFIX", "mailer")
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
+    login.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    init_celery(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    """Mount the public pages and, in the embedded default only, the caught-mail pages."""
+    from .main.views import bp as main_bp
+
+    app.register_blueprint(main_bp)
+    if app.config["EMBEDDED"]:
+        from .dev.views import bp as dev_bp
+
+        app.register_blueprint(dev_bp)
+
+
+def register_commands(app: Flask) -> None:
+    """Add the ``flask --app wsgi ...`` commands."""
+    from .cli import register
+
+    register(app)

@@ -1,0 +1,41 @@
+"""Celery wired the Flask way: one Celery app per Flask app, tasks run in an app context."""
+
+from __future__ import annotations
+
+from celery import Celery, Task
+from flask import Flask
+
+from .config import celery_broker_url
+
+
+def init_celery(app: Flask) -> Celery:
+    """Create the Celery app bound to ``app`` and store it in ``app.extensions["celery"]``."""
+
+    class FlaskTask(Task):
+        """Runs every task inside the Flask app context."""
+
+        def __call__(self, *args: object, **kwargs: object) -> object:
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    broker = celery_broker_url(app.config["REDIS_URL"])
+    settings = dict(
+        broker_url=broker,
+        result_backend=None,
+        task_ignore_result=True,
+        task_default_queue="mailer",
+        broker_connection_retry_on_startup=True,
+        # A task that dies with its worker goes back to the queue; only idempotent tasks opt in
+        # to acks_late, and a lost worker must not make them vanish either.
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_transport_options={"visibility_timeout": 3600},
+        timezone="UTC",
+        beat_schedule={},
+    )
+    settings.update(app.config.get("CELERY", {}))
+    celery = Celery(app.name, task_cls=FlaskTask)
+    celery.config_from_object(settings)
+    celery.set_default()
+    app.extensions["celery"] = celery
+    return celery

@@ -1,0 +1,194 @@
+"""Configuration: defaults as data, the environment read once at start, bad values fail fast.
+
+Production mode is selected with ``MAILER_ENV=production``. Anything else (or nothing) is the
+embedded default: every missing value gets a local default so one command runs the service.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Mapping
+from urllib.parse import urlsplit
+
+from email_validator import EmailNotValidError, validate_email
+from email.utils import parseaddr
+
+PRODUCTION = "production"
+DEVELOPMENT = "development"
+
+#: Variables that production refuses to start without.
+REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "BASE_URL", "DATABASE_URL", "REDIS_URL", "SMTP_URL", "MAIL_FROM")
+
+DEFAULTS: dict[str, object] = {
+    "BASE_URL": "http://127.0.0.1:5000",
+    "MAIL_FROM": "SMEWG News (demo) <news@demo.mailer.invalid>",
+    "SMTP_URL": "smtp://127.0.0.1:8025",
+    "SEND_RATE": None,
+    "LIST_ID": None,
+    "REPLY_TO": None,
+    "UNSUBSCRIBE_MAILTO": None,
+    "CONSENT_VERSION": "2026-11",
+    "CORS_ORIGINS": "",
+    "CONFIRM_MAX_AGE": 7 * 24 * 3600,
+    "RATELIMIT_SUBSCRIBE_IP": "20 per hour",
+    "RATELIMIT_CONFIRM_ADDRESS": "3 per hour",
+    "CHECK_DELIVERABILITY": False,
+    "SEND_BATCH_SIZE": 500,
+}
+
+
+class ConfigError(Exception):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+def load_config(environ: Mapping[str, str], instance_path: str) -> dict[str, object]:
+    """Build the Flask config mapping from ``environ``; raise ConfigError on the first bad value."""
+    env = environ.get("MAILER_ENV", DEVELOPMENT).strip() or DEVELOPMENT
+    if env not in (PRODUCTION, DEVELOPMENT):
+        raise ConfigError(f"MAILER_ENV must be 'production' or 'development', not {env!r}")
+    production = env == PRODUCTION
+    get = _Reader(environ, production)
+    instance = Path(instance_path)
+    config: dict[str, object] = dict(DEFAULTS)
+    config["MAILER_ENV"] = env
+    config["EMBEDDED"] = not production
+    config["SECRET_KEY"] = get.secret_key(instance)
+    config["BASE_URL"] = get.url("BASE_URL", ("http", "https"), DEFAULTS["BASE_URL"]).rstrip("/")
+    config["SQLALCHEMY_DATABASE_URI"] = get.database_url(instance)
+    config["REDIS_URL"] = get.url("REDIS_URL", ("redis", "rediss", "unix"), f"unix://{instance / 'redis.sock'}")
+    config["SMTP_URL"] = get.url("SMTP_URL", ("smtp", "smtps"), DEFAULTS["SMTP_URL"])
+    config["MAIL_FROM"] = get.address("MAIL_FROM", DEFAULTS["MAIL_FROM"])
+    config["BOUNCE_ADDRESS"] = get.address("BOUNCE_ADDRESS", config["MAIL_FROM"])
+    config["REPLY_TO"] = get.address("REPLY_TO", None)
+    config["UNSUBSCRIBE_MAILTO"] = get.address("UNSUBSCRIBE_MAILTO", None)
+    config["SEND_RATE"] = get.positive_number("SEND_RATE")
+    config.update(get.dkim())
+    config["CORS_ORIGINS"] = [o for o in environ.get("CORS_ORIGINS", "").split(",") if o.strip()]
+    for name in ("RATELIMIT_SUBSCRIBE_IP", "RATELIMIT_CONFIRM_ADDRESS", "CONSENT_VERSION"):
+        config[name] = environ.get(name, DEFAULTS[name]).strip() or DEFAULTS[name]
+    config["CHECK_DELIVERABILITY"] = environ.get("CHECK_DELIVERABILITY", "").lower() in ("1", "true", "yes")
+    config["PREFERRED_URL_SCHEME"] = urlsplit(str(config["BASE_URL"])).scheme
+    config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}
+    return config
+
+
+class _Reader:
+    """Reads and checks single variables, raising ConfigError that names the variable."""
+
+    def __init__(self, environ: Mapping[str, str], production: bool) -> None:
+        self.environ = environ
+        self.production = production
+
+    def raw(self, name: str) -> str | None:
+        """Return the stripped value, or None when unset or empty (missing in production fails)."""
+        value = self.environ.get(name, "").strip()
+        if value:
+            return value
+        if self.production and name in REQUIRED_IN_PRODUCTION:
+            raise ConfigError(f"{name} is required when MAILER_ENV=production")
+        return None
+
+    def secret_key(self, instance: Path) -> str:
+        """Return SECRET_KEY, or in the embedded default one generated once in the instance folder."""
+        value = self.raw("SECRET_KEY")
+        if value is not None:
+            if len(value) < 32:
+                raise ConfigError("SECRET_KEY must be at least 32 characters long")
+            return value
+        path = instance / "secret_key"
+        if not path.exists():
+            instance.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    def url(self, name: str, schemes: tuple[str, ...], default: object) -> str:
+        """Return a URL whose scheme is one of ``schemes`` and that names a host or socket path."""
+        value = self.raw(name)
+        if value is None:
+            return str(default)
+        parts = urlsplit(value)
+        if parts.scheme not in schemes:
+            raise ConfigError(f"{name} must start with {' or '.join(s + '://' for s in schemes)}, got {value!r}")
+        if not (parts.hostname or (parts.scheme == "unix" and parts.path)):
+            raise ConfigError(f"{name} names no host: {value!r}")
+        try:
+            parts.port
+        except ValueError:
+            raise ConfigError(f"{name} has an invalid port: {value!r}") from None
+        return value
+
+    def database_url(self, instance: Path) -> str:
+        """Return DATABASE_URL as SQLAlchemy wants it (postgres:// becomes postgresql+psycopg://)."""
+        value = self.raw("DATABASE_URL")
+        if value is None:
+            instance.mkdir(parents=True, exist_ok=True)
+            return f"sqlite:///{instance / 'mailer.db'}"
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if scheme in ("postgres", "postgresql"):
+            return "postgresql+psycopg://" + value.split("://", 1)[1]
+        if scheme in ("postgresql+psycopg", "sqlite"):
+            return value
+        raise ConfigError(f"DATABASE_URL must be a postgresql:// or sqlite:// URL, got {scheme or value!r}")
+
+    def address(self, name: str, default: object) -> str | None:
+        """Return an address header value such as ``Name <a@b.org>`` after checking the address."""
+        value = self.raw(name)
+        if value is None:
+            return default if default is None else str(default)
+        if "\r" in value or "\n" in value:
+            raise ConfigError(f"{name} must be a single line")
+        _, addr = parseaddr(value)
+        try:
+            validate_email(addr, check_deliverability=False, test_environment=True)
+        except EmailNotValidError as exc:
+            raise ConfigError(f"{name} is not a valid address ({exc}): {value!r}") from None
+        return value
+
+    def positive_number(self, name: str) -> float | None:
+        """Return a positive float, or None when unset."""
+        value = self.raw(name)
+        if value is None:
+            return None
+        try:
+            number = float(value)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {value!r}") from None
+        if not number > 0 or number == float("inf"):
+            raise ConfigError(f"{name} must be a positive number, got {value!r}")
+        return number
+
+    def dkim(self) -> dict[str, object]:
+        """Return the DKIM settings: all three variables or none of them."""
+        names = ("DKIM_DOMAIN", "DKIM_SELECTOR", "DKIM_PRIVATE_KEY")
+        values = {n: self.environ.get(n, "").strip() or None for n in names}
+        given = [n for n, v in values.items() if v]
+        if given and len(given) < 3:
+            missing = next(n for n in names if not values[n])
+            raise ConfigError(f"{missing} is required when {given[0]} is set (DKIM needs all three)")
+        if not given:
+            return {**values, "DKIM_KEY": None}
+        path = Path(str(values["DKIM_PRIVATE_KEY"]))
+        try:
+            key = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"DKIM_PRIVATE_KEY cannot be read: {exc.strerror}: {path}") from None
+        if b"PRIVATE KEY" not in key:
+            raise ConfigError(f"DKIM_PRIVATE_KEY is not a PEM private key: {path}")
+        return {**values, "DKIM_KEY": key}
+
+
+def celery_broker_url(redis_url: str) -> str:
+    """REDIS_URL as Celery's broker URL (a unix socket is ``redis+socket://``)."""
+    if redis_url.startswith("unix://"):
+        return "redis+socket://" + redis_url[len("unix://") :]
+    return redis_url
+
+
+def limiter_storage_uri(redis_url: str) -> str:
+    """REDIS_URL as a Flask-Limiter storage URI (a unix socket is ``redis+unix://``)."""
+    if redis_url.startswith("unix://"):
+        return "redis+unix://" + redis_url[len("unix://") :]
+    return redis_url

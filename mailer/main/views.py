@@ -1,0 +1,26 @@
+"""The home page and a health check for load balancers."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+
+from ..extensions import db
+from ..models import Meeting, NewsItem, Project
+
+bp = Blueprint("main", __name__)
+
+
+@bp.get("/")
+def home() -> str:
+    """The organisation's latest meetings, projects and news, with the way to subscribe."""
+    meetings = db.session.execute(db.select(Meeting).order_by(Meeting.start_date.desc()).limit(6)).scalars()
+    projects = db.session.execute(db.select(Project).order_by(Project.updated_at.desc()).limit(6)).scalars()
+    news = db.session.execute(db.select(NewsItem).order_by(NewsItem.published_on.desc()).limit(6)).scalars()
+    return render_template("home.html", meetings=list(meetings), projects=list(projects), news=list(news))
+
+
+@bp.get("/healthz")
+def health() -> dict[str, str]:
+    """Answer 200 when the database answers."""
+    db.session.execute(db.text("SELECT 1"))
+    return {"status": "ok"}

@@ -1,0 +1,334 @@
+"""The schema. Constraints live here (and so in the migrations), not only in Python."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime, timezone
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .extensions import db
+
+
+def utcnow() -> datetime:
+    """Return the current time as an aware UTC datetime."""
+    return datetime.now(timezone.utc)
+
+
+class Topic(enum.IntFlag):
+    """Digest topics; a subscriber's choice is stored as the bitwise OR of these."""
+
+    MEETINGS = 1
+    PROJECTS = 2
+    NEWS = 4
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """Topic names in the fixed order digests group them."""
+        return ("meetings", "projects", "news")
+
+    @classmethod
+    def from_names(cls, names: list[str] | tuple[str, ...] | set[str]) -> "Topic":
+        """Combine topic names into a mask; raise ValueError on an unknown name."""
+        mask = cls(0)
+        for name in names:
+            if name not in cls.names():
+                raise ValueError(f"unknown topic: {name!r}")
+            mask |= cls[name.upper()]
+        return mask
+
+    def to_names(self) -> list[str]:
+        """Return this mask's topic names in the fixed order."""
+        return [n for n in Topic.names() if self & Topic[n.upper()]]
+
+
+ALL_TOPICS = int(Topic.MEETINGS | Topic.PROJECTS | Topic.NEWS)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        """Store UTC; refuse naive datetimes, which are always a bug."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given for a UTC column")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        """Return aware UTC datetimes."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+Timestamp = UTCDateTime()
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    """SQL text for a CHECK that ``column`` is one of ``values``."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class SubscriberStatus(str, enum.Enum):
+    """Where a subscriber stands."""
+
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    UNSUBSCRIBED = "unsubscribed"
+    SUPPRESSED = "suppressed"
+
+
+SUBSCRIBER_STATUSES = tuple(s.value for s in SubscriberStatus)
+
+
+class Subscriber(db.Model):
+    """One address; unique regardless of case through an index on lower(email)."""
+
+    __tablename__ = "subscribers"
+    __table_args__ = (
+        CheckConstraint(_in("status", SUBSCRIBER_STATUSES), name="status"),
+        CheckConstraint(f"topics >= 0 AND topics <= {ALL_TOPICS}", name="topics"),
+        Index("ix_subscribers_status_topics", "status", "topics"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    name: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default=SubscriberStatus.PENDING.value)
+    topics: Mapped[int] = mapped_column(Integer, default=ALL_TOPICS)
+    # A fresh nonce per confirmation email makes confirm links single-use.
+    confirm_nonce: Mapped[str | None] = mapped_column(String(32))
+    # Bumping this revokes every preferences/unsubscribe link issued before.
+    link_version: Mapped[int] = mapped_column(Integer, default=1)
+    suppressed_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+    consent_events: Mapped[list[ConsentEvent]] = relationship(back_populates="subscriber")
+
+
+Index("uq_subscribers_email_lower", func.lower(Subscriber.email), unique=True)
+
+
+CONSENT_EVENTS = ("subscribe", "confirm", "preferences", "unsubscribe", "resubscribe", "suppress", "import")
+
+
+class ConsentEvent(db.Model):
+    """Append-only log of consent; triggers in the migration refuse UPDATE and DELETE."""
+
+    __tablename__ = "consent_events"
+    __table_args__ = (CheckConstraint(_in("event", CONSENT_EVENTS), name="event"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"), index=True)
+    event: Mapped[str] = mapped_column(String(16))
+    occurred_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(512))
+    consent_version: Mapped[str | None] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict | None] = mapped_column(JSON)
+
+    subscriber: Mapped[Subscriber] = relationship(back_populates="consent_events")
+
+
+MEETING_KINDS = ("ministerial", "working-group", "senior-officials", "workshop", "other")
+MEETING_STATUSES = ("upcoming", "held", "postponed", "cancelled")
+PROJECT_STATUSES = ("endorsed", "implementing", "completed")
+
+
+class ContentMixin:
+    """Slug and timestamps shared by meetings, projects and news items."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(120), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, index=True)
+    demo: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Meeting(ContentMixin, db.Model):
+    """A meeting: ministerial, working-group and the like."""
+
+    __tablename__ = "meetings"
+    __table_args__ = (
+        CheckConstraint(_in("kind", MEETING_KINDS), name="kind"),
+        CheckConstraint(_in("status", MEETING_STATUSES), name="status"),
+        CheckConstraint("end_date >= start_date", name="dates"),
+        CheckConstraint("number IS NULL OR number > 0", name="number"),
+    )
+
+    kind: Mapped[str] = mapped_column(String(24))
+    number: Mapped[int | None] = mapped_column(Integer)
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date] = mapped_column(Date)
+    city: Mapped[str | None] = mapped_column(String(120))
+    economy: Mapped[str | None] = mapped_column(String(120))
+    status: Mapped[str] = mapped_column(String(16))
+    summary: Mapped[str | None] = mapped_column(Text)
+    link: Mapped[str | None] = mapped_column(String(2000))
+
+
+class Project(ContentMixin, db.Model):
+    """A project the working group runs or endorsed."""
+
+    __tablename__ = "projects"
+    __table_args__ = (
+        CheckConstraint(_in("status", PROJECT_STATUSES), name="status"),
+        CheckConstraint("year IS NULL OR (year >= 1989 AND year <= 2200)", name="year"),
+    )
+
+    reference: Mapped[str | None] = mapped_column(String(60))
+    status: Mapped[str] = mapped_column(String(16))
+    funding_source: Mapped[str | None] = mapped_column(String(200))
+    year: Mapped[int | None] = mapped_column(Integer)
+    summary: Mapped[str | None] = mapped_column(Text)
+    link: Mapped[str | None] = mapped_column(String(2000))
+
+
+class NewsItem(ContentMixin, db.Model):
+    """A short news item."""
+
+    __tablename__ = "news_items"
+
+    published_on: Mapped[date] = mapped_column(Date)
+    body: Mapped[str] = mapped_column(Text)
+
+
+DIGEST_STATUSES = ("scheduled", "queued", "sending", "sent", "failed", "cancelled")
+
+
+class Digest(db.Model):
+    """One digest: the content snapshot it carries and when it went out."""
+
+    __tablename__ = "digests"
+    __table_args__ = (CheckConstraint(_in("status", DIGEST_STATUSES), name="status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    is_test: Mapped[bool] = mapped_column(Boolean, default=False)
+    test_to: Mapped[str | None] = mapped_column(String(254))
+    # Content changed in (since, until] is what this digest carries; content is that snapshot.
+    since: Mapped[datetime | None] = mapped_column(Timestamp)
+    until: Mapped[datetime] = mapped_column(Timestamp)
+    content: Mapped[dict] = mapped_column(JSON)
+    topics: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    scheduled_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    started_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    sent_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+
+    deliveries: Mapped[list[Delivery]] = relationship(back_populates="digest")
+
+
+DELIVERY_STATUSES = ("queued", "sending", "sent", "failed", "bounced", "skipped")
+
+
+class Delivery(db.Model):
+    """One digest to one subscriber; the unique pair is what makes sending idempotent."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("digest_id", "subscriber_id", name="uq_deliveries_digest_subscriber"),
+        CheckConstraint(_in("status", DELIVERY_STATUSES), name="status"),
+        CheckConstraint("attempts >= 0", name="attempts"),
+        Index("ix_deliveries_digest_status", "digest_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    digest_id: Mapped[int] = mapped_column(ForeignKey("digests.id"))
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"), index=True)
+    email: Mapped[str] = mapped_column(String(254))
+    topics: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_smtp_code: Mapped[int | None] = mapped_column(Integer)
+    last_smtp_reply: Mapped[str | None] = mapped_column(Text)
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+    digest: Mapped[Digest] = relationship(back_populates="deliveries")
+
+
+STAFF_ROLES = ("admin", "editor")
+
+
+class StaffUser(db.Model):
+    """A member of the communications staff who signs in to the console."""
+
+    __tablename__ = "staff_users"
+    __table_args__ = (
+        CheckConstraint(_in("role", STAFF_ROLES), name="role"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default="editor")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+    @property
+    def is_active(self) -> bool:
+        """Flask-Login: only active accounts may sign in."""
+        return self.active
+
+    @property
+    def is_authenticated(self) -> bool:
+        """Flask-Login: a loaded staff user is authenticated."""
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        """Flask-Login: never anonymous."""
+        return False
+
+    def get_id(self) -> str:
+        """Flask-Login: the session key."""
+        return str(self.id)
+
+
+Index("uq_staff_users_email_lower", func.lower(StaffUser.email), unique=True)
+
+
+class AuditEntry(db.Model):
+    """Who did what to which thing, for staff actions, imports and sends."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(254))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(254))
+    detail: Mapped[dict | None] = mapped_column(JSON)
+    ip: Mapped[str | None] = mapped_column(String(45))

@@ -1,0 +1,1 @@
+"""The staff console: accounts, sign-in and the pages staff work in."""
