@@ -29,6 +29,7 @@ def register_extensions(app: Flask) -> None:
     """Bind the database, migrations, login, CSRF, rate limits and Celery to ``app``."""
     from .celery_app import init_celery
     from .extensions import csrf, db, limiter, login, migrate
+    from .staff import auth  # noqa: F401  (registers the user loader)
 
     app.config.setdefault("RATELIMIT_STORAGE_URI", limiter_storage_uri(app.config["REDIS_URL"]))
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "mailer")

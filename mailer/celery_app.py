@@ -7,6 +7,9 @@ from flask import Flask
 
 from .config import celery_broker_url
 
+#: Every module that defines tasks; a package adds its own here.
+TASK_MODULES = ("mailer.main.tasks",)
+
 
 def init_celery(app: Flask) -> Celery:
     """Create the Celery app bound to ``app`` and store it in ``app.extensions["celery"]``."""
@@ -31,11 +34,13 @@ def init_celery(app: Flask) -> Celery:
         worker_prefetch_multiplier=1,
         broker_transport_options={"visibility_timeout": 3600},
         timezone="UTC",
-        beat_schedule={},
+        beat_schedule={"heartbeat": {"task": "mailer.heartbeat", "schedule": 60.0}},
     )
     settings.update(app.config.get("CELERY", {}))
     celery = Celery(app.name, task_cls=FlaskTask)
     celery.config_from_object(settings)
     celery.set_default()
+    # Import the task modules so a worker started from worker.py knows every task.
+    celery.conf.imports = TASK_MODULES
     app.extensions["celery"] = celery
     return celery

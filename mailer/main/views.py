@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 from flask import Blueprint, render_template
 
 from ..extensions import db
 from ..models import Meeting, NewsItem, Project
+from ..redis_client import get_redis
+from .tasks import HEARTBEAT_KEY
 
 bp = Blueprint("main", __name__)
 
@@ -20,7 +24,9 @@ def home() -> str:
 
 
 @bp.get("/healthz")
-def health() -> dict[str, str]:
-    """Answer 200 when the database answers."""
+def health() -> dict[str, object]:
+    """Answer 200 when the database and Redis answer; say when a worker last ran a task."""
     db.session.execute(db.text("SELECT 1"))
-    return {"status": "ok"}
+    beat = get_redis().get(HEARTBEAT_KEY)
+    age = round(time.time() - float(beat), 1) if beat else None
+    return {"status": "ok", "worker_heartbeat_age_seconds": age}

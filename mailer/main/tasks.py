@@ -1,0 +1,17 @@
+"""Worker heartbeat: beat schedules it, /healthz reports how long ago a worker ran it."""
+
+from __future__ import annotations
+
+import time
+
+from celery import shared_task
+
+from ..redis_client import get_redis
+
+HEARTBEAT_KEY = "mailer:worker-heartbeat"
+
+
+@shared_task(name="mailer.heartbeat")
+def heartbeat() -> None:
+    """Record that a worker is consuming tasks, with the time it did."""
+    get_redis().set(HEARTBEAT_KEY, f"{time.time():.3f}", ex=24 * 3600)
