@@ -1,0 +1,1 @@
+"""Subscribing, double opt-in confirmation, preferences and unsubscribing."""
