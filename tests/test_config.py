@@ -1,0 +1,105 @@
+"""Configuration: the embedded default needs nothing; production fails fast naming the variable."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mailer.config import ConfigError, load_config
+
+PRODUCTION = {
+    "MAILER_ENV": "production",
+    "SECRET_KEY": "s" * 40,
+    "BASE_URL": "https://news.example.org",
+    "DATABASE_URL": "postgresql://mailer@db.example.org/mailer",
+    "REDIS_URL": "redis://redis.example.org:6379/0",
+    "SMTP_URL": "smtps://user:p%40ss@smtp.example.org:465",
+    "MAIL_FROM": "SMEWG News <news@example.org>",
+}
+
+
+def test_embedded_default_needs_no_variables(tmp_path: Path) -> None:
+    """With nothing set: SQLite in the instance folder, embedded Redis socket, dev SMTP, stable key."""
+    config = load_config({}, str(tmp_path))
+    assert config["EMBEDDED"] is True
+    assert config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'mailer.db'}"
+    assert config["REDIS_URL"] == f"unix://{tmp_path / 'redis.sock'}"
+    assert config["SMTP_URL"] == "smtp://127.0.0.1:8025"
+    assert config["BASE_URL"] == "http://127.0.0.1:5000"
+    assert config["BOUNCE_ADDRESS"] == config["MAIL_FROM"]
+    assert config["SEND_RATE"] is None and config["DKIM_KEY"] is None
+    assert load_config({}, str(tmp_path))["SECRET_KEY"] == config["SECRET_KEY"]
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_production_accepts_a_complete_configuration(tmp_path: Path) -> None:
+    """A full production environment loads; postgres URLs get the psycopg dialect."""
+    config = load_config(PRODUCTION, str(tmp_path))
+    assert config["EMBEDDED"] is False
+    assert config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://mailer@db.example.org/mailer"
+    assert config["PREFERRED_URL_SCHEME"] == "https"
+    assert not (tmp_path / "secret_key").exists()
+
+
+@pytest.mark.parametrize("name", ["SECRET_KEY", "BASE_URL", "DATABASE_URL", "REDIS_URL", "SMTP_URL", "MAIL_FROM"])
+def test_production_names_a_missing_variable(tmp_path: Path, name: str) -> None:
+    """Each required variable left out stops start-up with its name in the message."""
+    env = {k: v for k, v in PRODUCTION.items() if k != name}
+    with pytest.raises(ConfigError, match=name):
+        load_config(env, str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("MAILER_ENV", "staging"),
+        ("SECRET_KEY", "short"),
+        ("BASE_URL", "ftp://news.example.org"),
+        ("BASE_URL", "https://"),
+        ("DATABASE_URL", "mysql://db/mailer"),
+        ("REDIS_URL", "http://redis:6379"),
+        ("REDIS_URL", "redis://redis:notaport/0"),
+        ("SMTP_URL", "smtp:/host"),
+        ("SMTP_URL", "imap://mail.example.org"),
+        ("MAIL_FROM", "not an address"),
+        ("MAIL_FROM", "News <news@example.org>\r\nBcc: victim@example.org"),
+        ("BOUNCE_ADDRESS", "bounces@"),
+        ("SEND_RATE", "fast"),
+        ("SEND_RATE", "-3"),
+        ("SEND_RATE", "0"),
+        ("SEND_RATE", "inf"),
+        ("DKIM_DOMAIN", "example.org"),
+    ],
+)
+def test_production_names_a_malformed_variable(tmp_path: Path, name: str, value: str) -> None:
+    """A malformed value is refused with the variable's name."""
+    with pytest.raises(ConfigError, match=name):
+        load_config({**PRODUCTION, name: value}, str(tmp_path))
+
+
+def test_dkim_needs_a_readable_pem_key(tmp_path: Path) -> None:
+    """DKIM with all three variables loads the key; a missing or non-PEM file is named."""
+    dkim = {"DKIM_DOMAIN": "example.org", "DKIM_SELECTOR": "mail", "DKIM_PRIVATE_KEY": str(tmp_path / "none.pem")}
+    with pytest.raises(ConfigError, match="DKIM_PRIVATE_KEY cannot be read"):
+        load_config({**PRODUCTION, **dkim}, str(tmp_path))
+    (tmp_path / "bad.pem").write_text("hello")
+    with pytest.raises(ConfigError, match="not a PEM private key"):
+        load_config({**PRODUCTION, **dkim, "DKIM_PRIVATE_KEY": str(tmp_path / "bad.pem")}, str(tmp_path))
+    (tmp_path / "key.pem").write_text("-----BEGIN PRIVATE KEY-----\nMII\n-----END PRIVATE KEY-----\n")
+    config = load_config({**PRODUCTION, **dkim, "DKIM_PRIVATE_KEY": str(tmp_path / "key.pem")}, str(tmp_path))
+    assert config["DKIM_KEY"].startswith(b"-----BEGIN PRIVATE KEY")
+
+
+def test_bad_configuration_stops_the_cli_with_one_line(tmp_path: Path) -> None:
+    """`flask --app wsgi` with a bad value prints one line naming it, no traceback, exit non-zero."""
+    env = {"PATH": "/usr/bin:/bin", "MAILER_INSTANCE": str(tmp_path), **PRODUCTION, "SEND_RATE": "lots"}
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "routes"],
+        cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip() == "mailer: configuration error: SEND_RATE must be a number, got 'lots'"
+    assert "Traceback" not in result.stdout + result.stderr

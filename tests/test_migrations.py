@@ -1,0 +1,118 @@
+"""Migrations up and down on SQLite and PostgreSQL, and the constraints they put in the schema."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask import Flask
+from flask_migrate import downgrade, upgrade
+
+from mailer import create_app
+from mailer.extensions import db
+from mailer.models import ConsentEvent, Meeting, Subscriber
+from tests.conftest import _admin, _with_database
+
+TABLES = {"subscribers", "consent_events", "meetings", "projects", "news_items", "digests", "deliveries",
+          "staff_users", "audit_log"}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_app(request: pytest.FixtureRequest, tmp_path: Path, redis_url: str) -> Iterator[Flask]:
+    """The app on an empty database with no tables at all."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'empty.db'}"
+    else:
+        postgres_url = request.getfixturevalue("postgres_url")
+        name = f"mailer_m_{uuid.uuid4().hex[:12]}"
+        with _admin(postgres_url) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        url = _with_database(postgres_url, name)
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url, "REDIS_URL": redis_url})
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+    if request.param == "postgresql":
+        with _admin(postgres_url) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _tables() -> set[str]:
+    """Tables present in the current database, without Alembic's own."""
+    return set(sa.inspect(db.engine).get_table_names()) - {"alembic_version"}
+
+
+def test_upgrade_downgrade_upgrade(empty_app: Flask) -> None:
+    """Every table appears on upgrade, all go on downgrade to base, and upgrade works again."""
+    with empty_app.app_context():
+        upgrade()
+        assert _tables() == TABLES
+        downgrade(revision="base")
+        assert _tables() == set()
+        upgrade()
+        assert _tables() == TABLES
+
+
+def test_migrations_match_the_models(empty_app: Flask) -> None:
+    """The migrated schema is what models.py declares (nothing left to autogenerate)."""
+    with empty_app.app_context():
+        upgrade()
+        with db.engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
+    assert diff == []
+
+
+def test_subscriber_address_is_unique_regardless_of_case(app: Flask) -> None:
+    """Two subscribers whose addresses differ only in case cannot both exist."""
+    with app.app_context():
+        db.session.add(Subscriber(email="Ana@Example.org"))
+        db.session.commit()
+        db.session.add(Subscriber(email="ana@example.ORG"))
+        with pytest.raises(sa.exc.IntegrityError):
+            db.session.commit()
+
+
+def test_consent_log_is_append_only(app: Flask) -> None:
+    """The database itself refuses to change or delete a consent event."""
+    with app.app_context():
+        subscriber = Subscriber(email="ana@example.org")
+        db.session.add(subscriber)
+        db.session.flush()
+        db.session.add(ConsentEvent(subscriber_id=subscriber.id, event="subscribe", source="form"))
+        db.session.commit()
+        for statement in ("UPDATE consent_events SET source = 'forged'", "DELETE FROM consent_events"):
+            with pytest.raises(sa.exc.DatabaseError, match="append-only"):
+                db.session.execute(sa.text(statement))
+            db.session.rollback()
+        assert db.session.execute(sa.select(ConsentEvent.source)).scalar_one() == "form"
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"status": "paused"},
+        {"topics": 8},
+        {"topics": -1},
+    ],
+)
+def test_subscriber_checks(app: Flask, values: dict[str, object]) -> None:
+    """A status or topic mask outside the allowed values is refused by the schema."""
+    with app.app_context():
+        db.session.add(Subscriber(email="ana@example.org", **values))
+        with pytest.raises(sa.exc.IntegrityError):
+            db.session.commit()
+
+
+def test_meeting_cannot_end_before_it_starts(app: Flask) -> None:
+    """The schema refuses a meeting whose end date is before its start date."""
+    with app.app_context():
+        db.session.add(Meeting(slug="m", title="M", kind="ministerial", status="held",
+                               start_date=date(2023, 8, 21), end_date=date(2023, 8, 20)))
+        with pytest.raises(sa.exc.IntegrityError):
+            db.session.commit()
