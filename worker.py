@@ -1,4 +1,4 @@
-"""Celery entry point: ``celery -A worker worker`` and ``celery -A worker beat``."""
+"""Celery entry point: ``celery -A worker:celery worker`` and ``celery -A worker:celery beat``."""
 
 from mailer import create_app
 

@@ -151,9 +151,9 @@ def main() -> int:
         python = sys.executable
         supervisor.spawn("web", [python, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
                                  "--access-logfile", "-", "wsgi:app"])
-        supervisor.spawn("worker", [python, "-m", "celery", "-A", "worker", "worker", "--loglevel", "INFO",
+        supervisor.spawn("worker", [python, "-m", "celery", "-A", "worker:celery", "worker", "--loglevel", "INFO",
                                     "--concurrency", "2"])
-        supervisor.spawn("beat", [python, "-m", "celery", "-A", "worker", "beat", "--loglevel", "INFO",
+        supervisor.spawn("beat", [python, "-m", "celery", "-A", "worker:celery", "beat", "--loglevel", "INFO",
                                   "--schedule", str(instance / "celerybeat-schedule")])
         print(
             f"\n  mailer is running at {env['BASE_URL']}  (demo content, development mode)\n"
