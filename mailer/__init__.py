@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import ConfigError, limiter_storage_uri, load_config
 
@@ -19,6 +20,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         # One clear line naming the variable, no traceback (gunicorn and flask show this text).
         raise SystemExit(f"mailer: configuration error: {exc}") from None
     app.config.update(config or {})
+    if app.config["PROXY_FIX_HOPS"]:
+        # Behind N trusted proxies the client address (rate limits, consent log) is in X-Forwarded-For.
+        hops = app.config["PROXY_FIX_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     register_extensions(app)
     register_blueprints(app)
     register_commands(app)
@@ -43,9 +48,11 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Mount the public pages and, in the embedded default only, the caught-mail pages."""
+    from .main.errors import register_error_pages
     from .main.views import bp as main_bp
 
     app.register_blueprint(main_bp)
+    register_error_pages(app)
     if app.config["EMBEDDED"]:
         from .dev.views import bp as dev_bp
 

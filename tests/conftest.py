@@ -7,19 +7,18 @@ rate-limit key prefix, so tests never see each other's rows, tasks or counters.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import shutil
 import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
-from typing import Callable, Iterator
 
 import psycopg
 import pytest
@@ -40,8 +39,19 @@ from tests.services import (
 )
 
 ENV_VARIABLES = (
-    "MAILER_ENV", "SECRET_KEY", "BASE_URL", "DATABASE_URL", "REDIS_URL", "SMTP_URL", "MAIL_FROM",
-    "BOUNCE_ADDRESS", "DKIM_DOMAIN", "DKIM_SELECTOR", "DKIM_PRIVATE_KEY", "SEND_RATE", "CORS_ORIGINS",
+    "MAILER_ENV",
+    "SECRET_KEY",
+    "BASE_URL",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "SMTP_URL",
+    "MAIL_FROM",
+    "BOUNCE_ADDRESS",
+    "DKIM_DOMAIN",
+    "DKIM_SELECTOR",
+    "DKIM_PRIVATE_KEY",
+    "SEND_RATE",
+    "CORS_ORIGINS",
     "MAILER_INSTANCE",
 )
 
@@ -198,7 +208,10 @@ def mailbox(smtp_server: tuple[CaughtMail, Controller]) -> CaughtMail:
 
 @pytest.fixture
 def app(
-    database_url: str, redis_url: str, smtp_server: tuple[CaughtMail, Controller], tmp_path: Path,
+    database_url: str,
+    redis_url: str,
+    smtp_server: tuple[CaughtMail, Controller],
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Flask]:
     """The app on a fresh database, real Redis and the test SMTP server."""
@@ -264,5 +277,3 @@ def wait_until(predicate: Callable[[], object], timeout: float = 15.0, interval:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(interval)
-
-

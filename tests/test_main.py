@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
-from flask import Flask
+import pytest
+from flask import Flask, request
 from flask.testing import FlaskClient
 
+from mailer import create_app
 from mailer.extensions import db
 from mailer.main.tasks import HEARTBEAT_KEY, heartbeat
 from mailer.models import Meeting
@@ -18,9 +21,17 @@ def test_home_lists_meetings(app: Flask, client: FlaskClient) -> None:
     """A meeting in the database shows on the home page with its date and city."""
     with app.app_context():
         db.session.add(
-            Meeting(slug="smemm-29", title="29th SME Ministerial Meeting", kind="ministerial", number=29,
-                    start_date=date(2023, 8, 21), end_date=date(2023, 8, 21), city="Seattle",
-                    economy="United States", status="held")
+            Meeting(
+                slug="smemm-29",
+                title="29th SME Ministerial Meeting",
+                kind="ministerial",
+                number=29,
+                start_date=date(2023, 8, 21),
+                end_date=date(2023, 8, 21),
+                city="Seattle",
+                economy="United States",
+                status="held",
+            )
         )
         db.session.commit()
     page = client.get("/").get_data(as_text=True)
@@ -38,3 +49,30 @@ def test_health_reports_worker_heartbeat(app: Flask, client: FlaskClient, celery
     age = wait_until(lambda: client.get("/healthz").get_json()["worker_heartbeat_age_seconds"] is not None)
     assert age
     assert 0 <= client.get("/healthz").get_json()["worker_heartbeat_age_seconds"] < 30
+
+
+def test_unknown_page_is_a_friendly_404(client: FlaskClient) -> None:
+    """A missing page answers 404 with a page that leads home; under /api/ it answers JSON."""
+    response = client.get("/no/such/page")
+    assert response.status_code == 404
+    assert "There is nothing at this address." in response.get_data(as_text=True)
+    api = client.get("/api/v1/nothing")
+    assert api.status_code == 404
+    assert api.get_json() == {"error": "not found", "status": 404}
+
+
+def test_client_address_behind_trusted_proxies(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, redis_url: str) -> None:
+    """With PROXY_FIX_HOPS=1 the client address is the last hop in X-Forwarded-For; with 0 it is not."""
+    monkeypatch.setenv("MAILER_INSTANCE", str(tmp_path))
+    seen = {}
+    for hops in ("0", "1"):
+        monkeypatch.setenv("PROXY_FIX_HOPS", hops)
+        app = create_app({"TESTING": True, "REDIS_URL": redis_url})
+
+        @app.get("/_whoami")
+        def whoami() -> str:
+            return request.remote_addr or ""
+
+        headers = {"X-Forwarded-For": "198.51.100.7, 203.0.113.9"}
+        seen[hops] = app.test_client().get("/_whoami", headers=headers).get_data(as_text=True)
+    assert seen == {"0": "127.0.0.1", "1": "203.0.113.9"}

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -19,8 +19,17 @@ from mailer.extensions import db
 from mailer.models import ConsentEvent, Meeting, Subscriber
 from tests.conftest import _admin, _with_database
 
-TABLES = {"subscribers", "consent_events", "meetings", "projects", "news_items", "digests", "deliveries",
-          "staff_users", "audit_log"}
+TABLES = {
+    "subscribers",
+    "consent_events",
+    "meetings",
+    "projects",
+    "news_items",
+    "digests",
+    "deliveries",
+    "staff_users",
+    "audit_log",
+}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -112,7 +121,15 @@ def test_subscriber_checks(app: Flask, values: dict[str, object]) -> None:
 def test_meeting_cannot_end_before_it_starts(app: Flask) -> None:
     """The schema refuses a meeting whose end date is before its start date."""
     with app.app_context():
-        db.session.add(Meeting(slug="m", title="M", kind="ministerial", status="held",
-                               start_date=date(2023, 8, 21), end_date=date(2023, 8, 20)))
+        db.session.add(
+            Meeting(
+                slug="m",
+                title="M",
+                kind="ministerial",
+                status="held",
+                start_date=date(2023, 8, 21),
+                end_date=date(2023, 8, 20),
+            )
+        )
         with pytest.raises(sa.exc.IntegrityError):
             db.session.commit()

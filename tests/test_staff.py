@@ -21,8 +21,9 @@ def _staff(app: Flask) -> list[StaffUser]:
 
 def test_create_with_password_from_stdin(app: Flask, runner: FlaskCliRunner) -> None:
     """The account exists with a hashed password, the role asked for, and an audit entry."""
-    result = runner.invoke(args=["staff", "create", "Editor@Example.org", "--role", "admin", "--password-stdin"],
-                           input=PASSWORD + "\n")
+    result = runner.invoke(
+        args=["staff", "create", "Editor@Example.org", "--role", "admin", "--password-stdin"], input=PASSWORD + "\n"
+    )
     assert result.exit_code == 0, result.output
     assert "created admin Editor@example.org" in result.output
     [user] = _staff(app)
@@ -51,8 +52,9 @@ def test_create_asks_for_the_password_twice(app: Flask, runner: FlaskCliRunner) 
         (["ana@example.org", "--role", "owner"], PASSWORD, "Invalid value for '--role'"),
     ],
 )
-def test_bad_input_creates_nothing(app: Flask, runner: FlaskCliRunner, args: list[str], password: str,
-                                   message: str) -> None:
+def test_bad_input_creates_nothing(
+    app: Flask, runner: FlaskCliRunner, args: list[str], password: str, message: str
+) -> None:
     """Malformed, injected or oversized values fail with a message and leave no account."""
     result = runner.invoke(args=["staff", "create", *args, "--password-stdin"], input=password + "\n")
     assert result.exit_code != 0

@@ -27,7 +27,7 @@ def _parse(raw: bytes) -> EmailMessage:
 def _load(key: str) -> EmailMessage:
     """Return one caught message, or 404."""
     box = _maildir()
-    if key not in box.keys():
+    if key not in box:
         abort(404)
     return _parse(box.get_bytes(key))
 
@@ -37,9 +37,10 @@ def index() -> str:
     """Every caught message, newest first."""
     box = _maildir()
     rows = []
-    for key in box.keys():
+    for key in box:
         msg = _parse(box.get_bytes(key))
-        rows.append({"key": key, "date": msg["Date"], "to": msg["To"], "subject": msg["Subject"], "when": box.get_message(key).get_date()})
+        when = box.get_message(key).get_date()
+        rows.append({"key": key, "date": msg["Date"], "to": msg["To"], "subject": msg["Subject"], "when": when})
     rows.sort(key=lambda r: r["when"], reverse=True)
     return render_template("dev/mail_index.html", rows=rows)
 
@@ -69,6 +70,6 @@ def html(key: str) -> Response:
 def raw(key: str) -> Response:
     """The message exactly as received."""
     box = _maildir()
-    if key not in box.keys():
+    if key not in box:
         abort(404)
     return Response(box.get_bytes(key), mimetype="text/plain")
