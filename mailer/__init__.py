@@ -50,8 +50,10 @@ def register_blueprints(app: Flask) -> None:
     """Mount the public pages and, in the embedded default only, the caught-mail pages."""
     from .main.errors import register_error_pages
     from .main.views import bp as main_bp
+    from .staff.views import bp as staff_bp
 
     app.register_blueprint(main_bp)
+    app.register_blueprint(staff_bp)
     register_error_pages(app)
     if app.config["EMBEDDED"]:
         from .dev.views import bp as dev_bp

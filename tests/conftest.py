@@ -28,7 +28,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from flask_migrate import upgrade
 
 from mailer import create_app
-from mailer.extensions import db
+from mailer.extensions import db, limiter
 from tests.services import (
     LOCAL_POSTGRES,
     LOCAL_REDIS,
@@ -230,6 +230,9 @@ def app(
     )
     celery = app.extensions["celery"]
     celery.conf.task_default_queue = f"mailer-test-{run}"
+    # Flask-Limiter keeps the key prefix of the first app it was bound to in this process;
+    # each test needs its own so counters never carry over.
+    limiter._key_prefix = f"mailer-test-{run}"
     yield app
     with app.app_context():
         db.session.remove()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, render_template, request
+from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -22,14 +22,12 @@ def error_page(error: HTTPException) -> tuple[Response | str, int]:
     if isinstance(error, CSRFError):
         message = "This form has expired. Please reload the page and try again."
     if request.path.startswith("/api/"):
-        return Response(f'{{"error": "{error.name.lower()}", "status": {code}}}', mimetype="application/json"), code
+        return jsonify(error=error.name.lower(), status=code), code
     return render_template("error.html", code=code, title=error.name, message=message), code
 
 
 def unexpected(error: Exception) -> tuple[Response | str, int]:
     """A bug: log it with its traceback, answer with the friendly 500 page."""
-    from flask import current_app
-
     current_app.logger.exception("unhandled error", exc_info=error)
     return error_page(InternalServerError())
 

@@ -13,3 +13,7 @@ def load_staff(user_id: str) -> StaffUser | None:
         return None
     user = db.session.get(StaffUser, int(user_id))
     return user if user is not None and user.active else None
+
+
+login.login_view = "staff.login"
+login.login_message = "Please sign in to use the console."

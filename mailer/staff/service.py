@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func
-from werkzeug.security import generate_password_hash
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..extensions import db
-from ..models import STAFF_ROLES, AuditEntry, StaffUser
+from ..models import STAFF_ROLES, AuditEntry, StaffUser, utcnow
 
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024
+# Checked when no account matches, so a wrong address takes as long as a wrong password.
+_NO_ACCOUNT_HASH = generate_password_hash("no account has this password")
 
 
 class StaffError(ValueError):
@@ -39,5 +41,17 @@ def create_staff(email: str, password: str, role: str = "editor", actor: str = "
     user = StaffUser(email=address, password_hash=generate_password_hash(password), role=role)
     db.session.add(user)
     db.session.add(AuditEntry(actor=actor, action="staff.create", target=address, detail={"role": role}))
+    db.session.commit()
+    return user
+
+
+def authenticate(email: str, password: str, ip: str | None) -> StaffUser | None:
+    """The active account whose password matches, with the sign-in recorded; otherwise None."""
+    user = find_staff(email)
+    valid = check_password_hash(user.password_hash if user else _NO_ACCOUNT_HASH, password)
+    if user is None or not valid or not user.active:
+        return None
+    user.last_login_at = utcnow()
+    db.session.add(AuditEntry(actor=user.email, action="staff.login", target=user.email, ip=ip))
     db.session.commit()
     return user

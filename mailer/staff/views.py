@@ -1,0 +1,60 @@
+"""The staff console: sign in and out, and the overview of digests and content."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import login_required, login_user, logout_user
+from sqlalchemy import func
+from werkzeug.wrappers import Response
+
+from ..extensions import db, limiter
+from ..models import Delivery, Digest, Meeting, NewsItem, Project, Subscriber
+from .forms import LoginForm
+from .service import authenticate
+
+bp = Blueprint("staff", __name__, url_prefix="/staff")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit("10 per minute", methods=["POST"])
+def login() -> str | Response:
+    """Sign in with email and password."""
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = authenticate(form.email.data or "", form.password.data or "", request.remote_addr)
+        if user is not None:
+            login_user(user)
+            return redirect(url_for("staff.dashboard"))
+        form.password.errors.append("That email and password do not match an account.")
+    return render_template("staff/login.html", form=form)
+
+
+@bp.post("/logout")
+@login_required
+def logout() -> Response:
+    """Sign out."""
+    logout_user()
+    flash("You are signed out.")
+    return redirect(url_for("staff.login"))
+
+
+@bp.get("/")
+@login_required
+def dashboard() -> str:
+    """Recent digests with their delivery counts, and how much content and audience there is."""
+    digests = list(db.session.execute(db.select(Digest).order_by(Digest.id.desc()).limit(20)).scalars())
+    counts: dict[int, dict[str, int]] = {d.id: {} for d in digests}
+    rows = db.session.execute(
+        db.select(Delivery.digest_id, Delivery.status, func.count())
+        .where(Delivery.digest_id.in_(counts))
+        .group_by(Delivery.digest_id, Delivery.status)
+    )
+    for digest_id, status, count in rows:
+        counts[digest_id][status] = count
+    totals = {
+        "meetings": db.session.scalar(db.select(func.count()).select_from(Meeting)),
+        "projects": db.session.scalar(db.select(func.count()).select_from(Project)),
+        "news": db.session.scalar(db.select(func.count()).select_from(NewsItem)),
+    }
+    audience = dict(db.session.execute(db.select(Subscriber.status, func.count()).group_by(Subscriber.status)).all())
+    return render_template("staff/dashboard.html", digests=digests, counts=counts, totals=totals, audience=audience)

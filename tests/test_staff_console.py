@@ -1,0 +1,87 @@
+"""The staff console: sign-in with rate limits and CSRF, and the dashboard behind it."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from mailer.extensions import db
+from mailer.models import AuditEntry, Subscriber
+from mailer.staff.service import create_staff
+from tests.conftest import csrf_token
+
+PASSWORD = "correct horse battery"
+
+
+def _with_staff(app: Flask) -> None:
+    """One editor account and a confirmed subscriber."""
+    with app.app_context():
+        create_staff("editor@example.org", PASSWORD)
+        db.session.add(Subscriber(email="ana@example.org", status="confirmed"))
+        db.session.commit()
+
+
+def _login(client: FlaskClient, email: str, password: str) -> object:
+    """Post the sign-in form with a fresh CSRF token."""
+    token = csrf_token(client.get("/staff/login").get_data(as_text=True))
+    return client.post("/staff/login", data={"csrf_token": token, "email": email, "password": password})
+
+
+def test_dashboard_needs_sign_in(app: Flask, client: FlaskClient) -> None:
+    """Anonymous visitors are sent to the sign-in page."""
+    response = client.get("/staff/")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/staff/login")
+
+
+def test_sign_in_then_dashboard_then_sign_out(app: Flask, client: FlaskClient) -> None:
+    """Right credentials open the console, which shows the audience; signing out closes it."""
+    _with_staff(app)
+    response = _login(client, "Editor@Example.org", PASSWORD)
+    assert response.status_code == 302 and response.headers["Location"] == "/staff/"
+    page = client.get("/staff/").get_data(as_text=True)
+    assert "1 confirmed" in page
+    with app.app_context():
+        assert db.session.execute(db.select(AuditEntry.action).where(AuditEntry.action == "staff.login")).scalar()
+    token = csrf_token(page)
+    assert client.post("/staff/logout", data={"csrf_token": token}).status_code == 302
+    assert client.get("/staff/").status_code == 302
+
+
+def test_wrong_password_and_unknown_address_look_the_same(app: Flask, client: FlaskClient) -> None:
+    """Both answer 200 with the same message and no session."""
+    _with_staff(app)
+    wrong = _login(client, "editor@example.org", "not the password")
+    unknown = _login(client, "nobody@example.org", PASSWORD)
+    for response in (wrong, unknown):
+        assert response.status_code == 200
+        assert "do not match an account" in response.get_data(as_text=True)
+    assert client.get("/staff/").status_code == 302
+
+
+def test_sign_in_without_csrf_token_is_refused(app: Flask, client: FlaskClient) -> None:
+    """A forged cross-site post gets a 400 page and no session."""
+    _with_staff(app)
+    response = client.post("/staff/login", data={"email": "editor@example.org", "password": PASSWORD})
+    assert response.status_code == 400
+    assert "expired" in response.get_data(as_text=True)
+    assert client.get("/staff/").status_code == 302
+
+
+def test_password_guessing_is_rate_limited(app: Flask, client: FlaskClient) -> None:
+    """After ten tries in a minute even the right password is refused with 429."""
+    _with_staff(app)
+    for _ in range(10):
+        _login(client, "editor@example.org", "guess")
+    response = _login(client, "editor@example.org", PASSWORD)
+    assert response.status_code == 429
+    assert client.get("/staff/").status_code == 302
+
+
+def test_oversized_and_injected_fields_are_form_errors(app: Flask, client: FlaskClient) -> None:
+    """A huge or CR/LF-laden address is a form error, not a crash."""
+    _with_staff(app)
+    for email in ("a" * 5000 + "@example.org", "editor@example.org\r\nX: y"):
+        response = _login(client, email, PASSWORD)
+        assert response.status_code == 200
+    assert client.get("/staff/").status_code == 302
