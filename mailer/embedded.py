@@ -201,6 +201,7 @@ def main() -> int:
         print(
             f"\n  mailer is running at {env['BASE_URL']}  (demo content, development mode)\n"
             f"  caught mail:  {env['BASE_URL']}/dev/mail/\n"
+            f"  console:      {env['BASE_URL']}/staff/\n"
             f"  staff login:  {email}  /  {password}\n"
             "  Ctrl-C stops everything.\n",
             flush=True,
