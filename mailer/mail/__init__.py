@@ -5,23 +5,36 @@ recipient fields. The public surface:
 
 - ``render_email(name, **context) -> RenderedEmail``: the ``templates/email/NAME.txt`` and
   ``NAME.html`` twins rendered once, HTML with its CSS inlined.
-- ``MessageFactory(rendered, subject=..., sender=..., list_id=...)``: prepared once per
-  variant; ``factory.build(to=..., message_id=..., personal=..., list_unsubscribe=...)``
-  returns the bytes of one recipient's message.
+- ``MessageFactory(rendered, subject=..., sender=..., list_id=..., dkim=...)``: prepared once
+  per variant; ``factory.build(to=..., message_id=..., personal=..., list_unsubscribe=...)``
+  returns the bytes of one recipient's message (DKIM-signed when ``dkim`` is given; see
+  ``dkim_from_config``). The envelope sender is the caller's: BOUNCE_ADDRESS.
 - ``get_transport()``: this process's SMTP connection; ``send(envelope_from, to, data)``
-  raises ``TransientSMTPError`` or ``PermanentSMTPError``.
+  raises ``TransientSMTPError`` or ``PermanentSMTPError`` (both ``SMTPError``: ``code``,
+  ``reply``, ``phase``; only ``PermanentSMTPError.recipient_refused`` is a hard bounce).
 """
 
 from .message import MessageFactory, make_message_id
 from .render import RenderedEmail, personal_placeholder, render_email
-from .transport import PermanentSMTPError, SMTPTransport, TransientSMTPError, get_transport
+from .signing import dkim_from_config
+from .transport import (
+    PermanentSMTPError,
+    SMTPError,
+    SMTPSettings,
+    SMTPTransport,
+    TransientSMTPError,
+    get_transport,
+)
 
 __all__ = [
     "MessageFactory",
     "PermanentSMTPError",
     "RenderedEmail",
+    "SMTPError",
+    "SMTPSettings",
     "SMTPTransport",
     "TransientSMTPError",
+    "dkim_from_config",
     "get_transport",
     "make_message_id",
     "personal_placeholder",

@@ -1,23 +1,177 @@
-"""Build RFC 5322 messages for many recipients from one rendered variant."""
+"""Build RFC 5322 messages for many recipients from one rendered variant.
+
+``MessageFactory`` splits the text and HTML parts at their personal placeholders and
+quoted-printable encodes every piece once. ``build`` encodes only the recipient's few values
+(their links) and headers and joins pre-encoded bytes: no ``EmailMessage`` per recipient.
+A soft line break (``=`` CRLF) closes each piece, so an inserted value starts on a fresh
+encoded line and no line grows past 76 octets, whatever the value's length.
+
+The envelope sender (Return-Path) is not part of the message: callers pass BOUNCE_ADDRESS
+as ``envelope_from`` to ``SMTPTransport.send``.
+"""
 
 from __future__ import annotations
 
+import binascii
+import html
+import re
 import secrets
 import time
-from email.message import EmailMessage
-from email.utils import formatdate, parseaddr
-from typing import Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from email import policy
+from email.header import Header
+from email.utils import format_datetime, getaddresses
 
-from .render import RenderedEmail, personal_placeholder
+from .render import PLACEHOLDER, RenderedEmail
+from .signing import sign
+
+#: RFC 2045: encoded lines are at most 76 characters; RFC 5322: any line at most 998.
+QP_LINE = 76
+MAX_LINE = 998
+
+_ATOM_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*")
+_ADDR_SPEC = re.compile(r"[^\s@<>()\[\]\\,;:\"]+@[^\s@<>()\[\]\\,;:\"]+")
+_URI_LIST = re.compile(r"(?<=>)\s*,\s*")
+_MESSAGE_ID = re.compile(r"<[!-;=?-~]+@[!-;=?-~]+>")
 
 
 def make_message_id(domain: str) -> str:
     """A globally unique Message-ID in our own domain."""
-    return f"<{int(time.time() * 1000)}.{secrets.token_hex(10)}@{domain}>"
+    return f"<{int(time.time() * 1000)}.{secrets.token_hex(10)}@{_ascii_domain(domain)}>"
+
+
+def single_line(field: str, value: str) -> str:
+    """``value`` unchanged; ValueError when it holds CR, LF or NUL (header injection)."""
+    if "\r" in value or "\n" in value or "\0" in value:
+        raise ValueError(f"{field} must be a single line")
+    return value
+
+
+def _ascii_domain(domain: str) -> str:
+    """The domain in its ASCII (IDNA) form."""
+    try:
+        return domain.encode("idna").decode("ascii") if not domain.isascii() else domain
+    except UnicodeError:
+        raise ValueError(f"not a valid domain: {domain!r}") from None
+
+
+def ascii_address(field: str, addr: str) -> str:
+    """The addr-spec with its domain in IDNA form; ValueError if it is malformed or needs SMTPUTF8."""
+    local, _, domain = single_line(field, addr).rpartition("@")
+    if not local.isascii():
+        raise ValueError(f"{field}: a non-ASCII local part needs SMTPUTF8, which mailer does not use: {addr!r}")
+    addr = f"{local}@{_ascii_domain(domain)}"
+    if not _ADDR_SPEC.fullmatch(addr):
+        raise ValueError(f"{field} is not a valid address: {addr!r}")
+    return addr
+
+
+def parse_mailbox(field: str, value: str) -> tuple[str, str]:
+    """``Name <addr>`` or ``addr`` as (name, ASCII addr); ValueError unless it is exactly one mailbox."""
+    single_line(field, value)
+    found = getaddresses([value])
+    if len(found) != 1 or "@" not in found[0][1]:
+        raise ValueError(f"{field} must be exactly one address: {value!r}")
+    name, addr = found[0]
+    return name, ascii_address(field, addr)
+
+
+def format_mailbox(field: str, name: str, addr: str) -> str:
+    """A mailbox for a header: ASCII names quoted when needed, others RFC 2047 encoded and folded."""
+    if not name:
+        return addr
+    if not name.isascii():
+        return Header(name, "utf-8", header_name=field).encode(linesep="\r\n") + f" <{addr}>"
+    if not _ATOM_NAME.fullmatch(name):
+        name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{name} <{addr}>"
+
+
+def header_line(field: str, value: str) -> bytes:
+    """One header field as CRLF-terminated ASCII; ValueError if any line would pass 998 octets."""
+    line = f"{field}: {value}\r\n".encode("ascii")
+    if any(len(part) > MAX_LINE for part in line.split(b"\r\n")):
+        raise ValueError(f"{field} is too long for one header line")
+    return line
+
+
+def _folded(field: str, value: str) -> bytes:
+    """An unstructured header (Subject, List-Id) RFC 2047 encoded when non-ASCII, folded at 78."""
+    header = policy.SMTP.header_factory(field, single_line(field, value))
+    return header.fold(policy=policy.SMTP).encode("ascii")
+
+
+def _list_id(list_id: str | None, sender_addr: str) -> str:
+    """List-Id as given (``<label.domain>`` added when bare), or derived from the sender."""
+    if list_id is None:
+        local, _, domain = sender_addr.partition("@")
+        return f"<{local}.{domain}>"
+    list_id = single_line("list_id", list_id).strip()
+    return list_id if list_id.endswith(">") else f"<{list_id}>"
+
+
+def _qp(content: str) -> bytes:
+    """Quoted-printable encoding of ``content`` (LF line breaks in), CRLF line breaks out."""
+    return binascii.b2a_qp(content.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
+
+
+def _closed(encoded: bytes) -> bytes:
+    """``encoded`` ending at a line boundary: a soft break added unless it ends with CRLF."""
+    if not encoded or encoded.endswith(b"\r\n"):
+        return encoded
+    head, _, last = encoded.rpartition(b"\r\n")
+    cut = QP_LINE - 1
+    if len(last) > cut:
+        # Split the overlong last line, never inside an "=XX" escape.
+        cut -= 1 if last[cut - 1 : cut] == b"=" else 2 if last[cut - 2 : cut - 1] == b"=" else 0
+        last = last[:cut] + b"=\r\n" + last[cut:]
+    return (head + b"\r\n" if head else b"") + last + b"=\r\n"
+
+
+def _normalised(content: str) -> str:
+    """``content`` with every line break as LF (CRLF is restored after encoding)."""
+    return content.replace("\r\n", "\n").replace("\r", "\n")
+
+
+class _EncodedPart:
+    """One body part, QP-encoded once as pieces between its personal placeholders."""
+
+    def __init__(self, content: str, escape: Callable[[str], str]) -> None:
+        pieces = PLACEHOLDER.split(_normalised(content))
+        literals = pieces[0::2]
+        self.names: list[str] = pieces[1::2]
+        self.literals = [_closed(_qp(piece)) for piece in literals[:-1]] + [_qp(literals[-1])]
+        self.escape = escape
+
+    def encoded(self, personal: Mapping[str, str]) -> list[bytes]:
+        """The encoded part for one recipient, as chunks to join."""
+        chunks = [self.literals[0]]
+        for name, literal in zip(self.names, self.literals[1:], strict=True):
+            try:
+                value = personal[name]
+            except KeyError:
+                raise ValueError(f"the message needs personal[{name!r}]") from None
+            chunks.append(_closed(_qp(self.escape(_normalised(value)))))
+            chunks.append(literal)
+        return chunks
+
+
+def _html_escape(value: str) -> str:
+    """Escape a value for the HTML part, the way Jinja's autoescape would have."""
+    return html.escape(value, quote=True)
+
+
+def _identity(value: str) -> str:
+    """The value as is (the text part needs no escaping)."""
+    return value
 
 
 class MessageFactory:
-    """Prepared once per variant; ``build`` fills in one recipient's headers and links."""
+    """Prepared once per variant; ``build`` fills in one recipient's headers and links.
+
+    Caller-given header values (subject, sender, to, ...) with CR or LF raise ValueError.
+    """
 
     def __init__(
         self,
@@ -32,14 +186,33 @@ class MessageFactory:
         self.rendered = rendered
         self.subject = subject
         self.sender = sender
-        self.list_id = list_id
-        self.reply_to = reply_to
+        name, self.sender_address = parse_mailbox("sender", sender)
+        self.domain = self.sender_address.rpartition("@")[2]
         self.dkim = dkim
+        self._from = header_line("From", format_mailbox("From", name, self.sender_address))
+        self._subject = _folded("Subject", subject)
+        self._list = _folded("List-Id", _list_id(list_id, self.sender_address))
+        if reply_to is not None:
+            self._list += header_line("Reply-To", format_mailbox("Reply-To", *parse_mailbox("reply_to", reply_to)))
+        boundary = "=_mailer_" + secrets.token_hex(8)  # "=_" never occurs in QP-encoded text
+        self._mime = header_line("MIME-Version", "1.0") + header_line(
+            "Content-Type", f'multipart/alternative; boundary="{boundary}"'
+        )
+        part = 'Content-Type: text/{}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
+        self._text_head = f"\r\n--{boundary}\r\n{part.format('plain')}".encode("ascii")
+        self._html_head = f"\r\n--{boundary}\r\n{part.format('html')}".encode("ascii")
+        self._end = f"\r\n--{boundary}--\r\n".encode("ascii")
+        self._text = _EncodedPart(rendered.text, _identity)
+        self._html = _EncodedPart(rendered.html, _html_escape)
+        self._date_second = -1
+        self._date = b""
 
-    @property
-    def domain(self) -> str:
-        """The sender's domain, used for Message-IDs."""
-        return parseaddr(self.sender)[1].rpartition("@")[2]
+    def _date_line(self) -> bytes:
+        """The Date header, formatted at most once a second."""
+        now = int(time.time())
+        if now != self._date_second:
+            self._date_second, self._date = now, header_line("Date", format_datetime(datetime.fromtimestamp(now, UTC)))
+        return self._date
 
     def build(
         self,
@@ -50,25 +223,33 @@ class MessageFactory:
         list_unsubscribe: str | None = None,
         one_click: bool = True,
     ) -> bytes:
-        """Return the bytes of the message for one recipient."""
-        text, html = self.rendered.text, self.rendered.html
-        for name, value in (personal or {}).items():
-            text = text.replace(personal_placeholder(name), value)
-            html = html.replace(personal_placeholder(name), value)
-        msg = EmailMessage()
-        msg["From"] = self.sender
-        msg["To"] = to
-        msg["Subject"] = self.subject
-        msg["Date"] = formatdate(localtime=False)
-        msg["Message-ID"] = message_id
-        if self.reply_to:
-            msg["Reply-To"] = self.reply_to
-        if self.list_id:
-            msg["List-Id"] = self.list_id
+        """Return the bytes of the message for one recipient (``to``: ``addr`` or ``Name <addr>``)."""
+        if not _MESSAGE_ID.fullmatch(single_line("message_id", message_id)):
+            raise ValueError(f"message_id must look like <id@domain>: {message_id!r}")
+        personal = personal or {}
+        chunks = [
+            self._from,
+            header_line("To", format_mailbox("To", *parse_mailbox("to", to))),
+            self._subject,
+            self._date_line(),
+            header_line("Message-ID", message_id),
+            self._list,
+        ]
         if list_unsubscribe:
-            msg["List-Unsubscribe"] = list_unsubscribe
+            chunks.append(header_line("List-Unsubscribe", _list_unsubscribe(list_unsubscribe)))
             if one_click:
-                msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        msg.set_content(text)
-        msg.add_alternative(html, subtype="html")
-        return msg.as_bytes()
+                chunks.append(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
+        chunks += [self._mime, self._text_head, *self._text.encoded(personal)]
+        chunks += [self._html_head, *self._html.encoded(personal), self._end]
+        message = b"".join(chunks)
+        if self.dkim is not None:
+            message = sign(message, self.dkim) + message
+        return message
+
+
+def _list_unsubscribe(value: str) -> str:
+    """List-Unsubscribe checked (one line, ASCII) and folded between its ``<URI>`` entries."""
+    value = single_line("list_unsubscribe", value)
+    if not value.isascii():
+        raise ValueError("list_unsubscribe must be ASCII (percent-encode the URIs)")
+    return ",\r\n ".join(_URI_LIST.split(value.strip()))

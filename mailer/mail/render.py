@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -11,6 +12,10 @@ import css_inline
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+
+#: What ``personal_placeholder`` produces; group 1 is the name. Plain ASCII that neither HTML
+#: escaping nor CSS inlining alters, so the message builder finds it in the rendered parts.
+PLACEHOLDER = re.compile(r"@@personal:([A-Za-z0-9_]+)@@")
 
 
 @dataclass(frozen=True)
@@ -24,10 +29,12 @@ class RenderedEmail:
 def personal_placeholder(name: str) -> str:
     """A marker put where a per-recipient value (an unsubscribe URL, say) goes.
 
-    It is plain ASCII that neither HTML escaping nor CSS inlining alters, so the message
-    builder can find it in the rendered parts and fill it in per recipient.
+    ``MessageFactory.build(personal={name: value})`` fills it in per recipient.
     """
-    return f"@@personal:{name}@@"
+    placeholder = f"@@personal:{name}@@"
+    if not PLACEHOLDER.fullmatch(placeholder):
+        raise ValueError(f"a personal placeholder name is letters, digits and '_' only: {name!r}")
+    return placeholder
 
 
 @lru_cache(maxsize=1)

@@ -1,4 +1,16 @@
-"""SMTP transport: parse SMTP_URL, keep one connection per process, reconnect when it drops."""
+"""SMTP transport: parse SMTP_URL, keep one connection per process, reconnect when it drops.
+
+``send`` either hands the message to the server for every recipient or raises, and a raise
+means no recipient got it (except a connection lost after the message data went out, which
+SMTP cannot tell apart from a lost "250"). Failures are classified:
+
+- ``TransientSMTPError``: 4xx replies, refused or dropped connections, timeouts; retry later.
+- ``PermanentSMTPError``: 5xx replies (code and text kept), failed certificate checks.
+
+``phase`` says where it failed: ``connect``, ``auth``, ``mail``, ``rcpt`` or ``data``. Only a
+``rcpt`` refusal is about the recipient's address (a hard bounce); a permanent ``connect`` or
+``auth`` failure is our configuration and must not suppress anyone.
+"""
 
 from __future__ import annotations
 
@@ -6,30 +18,40 @@ import os
 import smtplib
 import socket
 import ssl
+import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from flask import current_app
 
+from .message import ascii_address
+
+#: Seconds for connecting and for each reply, unless SMTP_URL says ``?timeout=``.
 TIMEOUT = 30.0
 
 
-class TransientSMTPError(Exception):
+class SMTPError(Exception):
+    """A failed send, with the server's reply code (None when there was no reply) and text."""
+
+    def __init__(self, code: int | None, reply: str, *, phase: str = "data") -> None:
+        super().__init__(f"{code} {reply}" if code else reply)
+        self.code = code
+        self.reply = reply
+        self.phase = phase
+
+
+class TransientSMTPError(SMTPError):
     """Worth retrying later: a 4xx reply, a dropped connection, a timeout."""
 
-    def __init__(self, code: int | None, reply: str) -> None:
-        super().__init__(f"{code} {reply}")
-        self.code = code
-        self.reply = reply
 
+class PermanentSMTPError(SMTPError):
+    """Not worth retrying: a 5xx reply for this recipient or message, or a bad TLS certificate."""
 
-class PermanentSMTPError(Exception):
-    """Not worth retrying: a 5xx reply for this recipient or message."""
-
-    def __init__(self, code: int, reply: str) -> None:
-        super().__init__(f"{code} {reply}")
-        self.code = code
-        self.reply = reply
+    @property
+    def recipient_refused(self) -> bool:
+        """True when the server refused the recipient's address itself (a hard bounce)."""
+        return self.phase == "rcpt"
 
 
 @dataclass(frozen=True)
@@ -42,75 +64,78 @@ class SMTPSettings:
     starttls: bool
     username: str | None
     password: str | None
+    timeout: float = TIMEOUT
 
     @classmethod
-    def from_url(cls, url: str) -> "SMTPSettings":
-        """Parse ``smtp://user:pass@host:port?starttls=1`` or ``smtps://...``."""
+    def from_url(cls, url: str) -> SMTPSettings:
+        """Parse ``smtp://user:pass@host:port?starttls=1&timeout=10`` or ``smtps://...`` (ValueError if bad)."""
         parts = urlsplit(url)
-        query = parse_qs(parts.query)
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError("SMTP_URL must be smtp://host[:port] or smtps://host[:port]")
+        query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+        unknown = set(query) - {"starttls", "timeout"}
+        if unknown:
+            raise ValueError(f"SMTP_URL has unknown parameters: {', '.join(sorted(unknown))}")
         implicit = parts.scheme == "smtps"
+        starttls = query.get("starttls", "0").lower() in ("1", "true", "yes")
+        if implicit and starttls:
+            raise ValueError("SMTP_URL: smtps:// is already TLS; starttls=1 is for smtp://")
+        try:
+            timeout = float(query.get("timeout", TIMEOUT))
+        except ValueError:
+            raise ValueError("SMTP_URL: timeout must be a number of seconds") from None
+        if not 0 < timeout < 3600:
+            raise ValueError("SMTP_URL: timeout must be between 0 and 3600 seconds")
         return cls(
-            host=parts.hostname or "localhost",
+            host=parts.hostname,
             port=parts.port or (465 if implicit else 25),
             implicit_tls=implicit,
-            starttls=query.get("starttls", ["0"])[0] in ("1", "true", "yes"),
+            starttls=starttls,
             username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
+            password=unquote(parts.password) if parts.password is not None else None,
+            timeout=timeout,
         )
 
 
+@lru_cache(maxsize=1)
+def _local_hostname() -> str:
+    """The EHLO name, looked up once per process (getfqdn can be slow)."""
+    return socket.getfqdn()
+
+
 class SMTPTransport:
-    """One SMTP connection, opened lazily and reopened once when the server dropped it."""
+    """One SMTP connection, opened lazily, reused, reopened when the server dropped it.
+
+    Thread-safe: concurrent ``send`` calls take turns on the one connection.
+    """
 
     def __init__(self, settings: SMTPSettings, ssl_context: ssl.SSLContext | None = None) -> None:
         self.settings = settings
         self.ssl_context = ssl_context or ssl.create_default_context()
         self._conn: smtplib.SMTP | None = None
+        self._lock = threading.Lock()
 
-    def _connect(self) -> smtplib.SMTP:
-        """Open, secure and authenticate a new connection."""
-        s = self.settings
-        if s.implicit_tls:
-            conn: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=TIMEOUT, context=self.ssl_context)
-        else:
-            conn = smtplib.SMTP(s.host, s.port, timeout=TIMEOUT)
-        conn.ehlo()
-        if s.starttls:
-            conn.starttls(context=self.ssl_context)
-            conn.ehlo()
-        if s.username:
-            conn.login(s.username, s.password or "")
-        return conn
-
-    def send(self, envelope_from: str, to: list[str], data: bytes) -> None:
+    def send(self, envelope_from: str, to_list: list[str], data: bytes) -> None:
         """Send one message; raise TransientSMTPError or PermanentSMTPError on failure."""
-        for attempt in (1, 2):
+        try:
+            sender = ascii_address("envelope_from", envelope_from) if envelope_from else ""
+            recipients = [ascii_address("recipient", addr) for addr in to_list]
+        except ValueError as exc:
+            raise PermanentSMTPError(553, f"5.1.3 {exc}", phase="rcpt") from None
+        with self._lock:
+            reused = self._conn is not None
             try:
-                if self._conn is None:
-                    self._conn = self._connect()
-                refused = self._conn.sendmail(envelope_from, to, data)
-            except (smtplib.SMTPServerDisconnected, ConnectionError, socket.timeout) as exc:
-                self.close()
-                if attempt == 2:
-                    raise TransientSMTPError(None, f"connection lost: {exc}") from exc
-                continue
-            except smtplib.SMTPRecipientsRefused as exc:
-                code, reply = next(iter(exc.recipients.values()))
-                raise _classify(code, reply) from exc
-            except smtplib.SMTPResponseException as exc:
-                if exc.smtp_code in (421,):
-                    self.close()
-                raise _classify(exc.smtp_code, exc.smtp_error) from exc
-            except (OSError, smtplib.SMTPException) as exc:
-                self.close()
-                raise TransientSMTPError(None, str(exc)) from exc
-            if refused:
-                code, reply = next(iter(refused.values()))
-                raise _classify(code, reply)
-            return
+                self._transaction(sender, recipients, data)
+            except _Stale as stale:
+                if not reused:
+                    raise stale.error() from None
+                try:  # an idle connection the server had dropped: one attempt on a fresh one
+                    self._transaction(sender, recipients, data)
+                except _Stale as again:
+                    raise again.error() from None
 
     def close(self) -> None:
-        """Drop the connection (politely when it is still up)."""
+        """Say QUIT and drop the connection (just drop it when it is already gone)."""
         conn, self._conn = self._conn, None
         if conn is not None:
             try:
@@ -118,23 +143,141 @@ class SMTPTransport:
             except (OSError, smtplib.SMTPException):
                 conn.close()
 
+    def _discard(self) -> None:
+        """Close the connection's socket without a word (no QUIT: it is dead, or a fork's parent's)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
 
-def _classify(code: int, reply: bytes | str) -> Exception:
+    def _connection(self) -> smtplib.SMTP:
+        """The open connection, connecting (TLS, AUTH) first when there is none."""
+        if self._conn is None:
+            self._conn = self._connect()
+        return self._conn
+
+    def _connect(self) -> smtplib.SMTP:
+        """Open, secure and authenticate a new connection; classify what goes wrong."""
+        s = self.settings
+        try:
+            if s.implicit_tls:
+                conn = smtplib.SMTP_SSL(s.host, s.port, _local_hostname(), timeout=s.timeout, context=self.ssl_context)
+            else:
+                conn = smtplib.SMTP(s.host, s.port, _local_hostname(), timeout=s.timeout)
+        except (OSError, smtplib.SMTPException) as exc:
+            raise _connect_error(exc, s) from exc
+        try:
+            conn.ehlo()
+            if s.starttls:
+                conn.starttls(context=self.ssl_context)
+                conn.ehlo()
+            if s.username:
+                conn.login(s.username, s.password or "")
+        except (OSError, smtplib.SMTPException) as exc:
+            conn.close()
+            raise _connect_error(exc, s) from exc
+        return conn
+
+    def _transaction(self, sender: str, recipients: list[str], data: bytes) -> None:
+        """MAIL, RCPT for each recipient, DATA; RSET after a refusal so the connection stays usable."""
+        conn = self._connection()
+        try:
+            code, reply = conn.mail(sender)
+        except TimeoutError as exc:  # a hung server, not a dropped connection: no second wait
+            self._discard()
+            raise TransientSMTPError(None, f"no reply in {self.settings.timeout:g} s", phase="mail") from exc
+        except (OSError, smtplib.SMTPServerDisconnected) as exc:
+            self._discard()
+            raise _Stale(None, f"connection lost: {exc or type(exc).__name__}") from exc
+        if code == 421:
+            self._discard()
+            raise _Stale(code, reply)
+        phase = "mail"
+        try:
+            if code != 250:
+                raise _classify(code, reply, phase)
+            phase = "rcpt"
+            for recipient in recipients:
+                code, reply = conn.rcpt(recipient)
+                if code not in (250, 251):
+                    raise _classify(code, reply, phase)
+            phase = "data"
+            code, reply = conn.data(data)
+            if code != 250:
+                raise _classify(code, reply, phase)
+        except SMTPError as exc:
+            self._reset(exc.code)
+            raise
+        except smtplib.SMTPResponseException as exc:  # DATA answered with something other than 354
+            self._reset(exc.smtp_code)
+            raise _classify(exc.smtp_code, exc.smtp_error, phase) from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            self._discard()
+            raise TransientSMTPError(None, f"connection lost: {exc or type(exc).__name__}", phase=phase) from exc
+
+    def _reset(self, code: int | None) -> None:
+        """RSET after a refused transaction; drop the connection if the server is closing it."""
+        if code == 421 or self._conn is None:
+            self._discard()
+            return
+        try:
+            if self._conn.rset()[0] != 250:
+                self._discard()
+        except (OSError, smtplib.SMTPException):
+            self._discard()
+
+
+class _Stale(Exception):
+    """The connection was dead (or closing, 421) before this transaction began."""
+
+    def __init__(self, code: int | None, reply: bytes | str) -> None:
+        super().__init__(code, reply)
+        self.code, self.reply = code, reply
+
+    def error(self) -> TransientSMTPError:
+        """What the caller sees when a fresh connection did no better."""
+        if self.code is None:
+            return TransientSMTPError(None, str(self.reply), phase="mail")
+        return _classify(self.code, self.reply, "mail")  # type: ignore[return-value]
+
+
+def _connect_error(exc: Exception, settings: SMTPSettings) -> SMTPError:
+    """Classify a failure to connect, secure the connection or log in."""
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return _classify(exc.smtp_code, exc.smtp_error, "auth")
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return PermanentSMTPError(None, f"the server does not support what SMTP_URL asks: {exc}", phase="connect")
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return _classify(exc.smtp_code, exc.smtp_error, "connect")
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return PermanentSMTPError(None, f"TLS certificate check failed: {exc.verify_message}", phase="connect")
+    return TransientSMTPError(None, f"cannot connect to {settings.host}:{settings.port}: {exc}", phase="connect")
+
+
+def _classify(code: int, reply: bytes | str, phase: str) -> SMTPError:
     """Turn an SMTP reply into the transient or permanent error it is."""
     text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
     if 500 <= code < 600:
-        return PermanentSMTPError(code, text)
-    return TransientSMTPError(code, text)
+        return PermanentSMTPError(code, text, phase=phase)
+    return TransientSMTPError(code, text, phase=phase)
 
 
-_transports: dict[tuple[int, str], SMTPTransport] = {}
+_transports: dict[str, SMTPTransport] = {}
+
+
+def _forget_inherited() -> None:
+    """After a fork: the child opens its own connections and never touches the parent's."""
+    for transport in _transports.values():
+        transport._discard()
+    _transports.clear()
+
+
+os.register_at_fork(after_in_child=_forget_inherited)
 
 
 def get_transport() -> SMTPTransport:
-    """This process's transport for the app's SMTP_URL (a fork gets its own connection)."""
+    """This process's transport for the app's SMTP_URL (a forked worker gets its own connection)."""
     url = current_app.config["SMTP_URL"]
-    key = (os.getpid(), url)
-    transport = _transports.get(key)
+    transport = _transports.get(url)
     if transport is None:
-        transport = _transports[key] = SMTPTransport(SMTPSettings.from_url(url))
+        transport = _transports[url] = SMTPTransport(SMTPSettings.from_url(url))
     return transport

@@ -1,0 +1,372 @@
+"""The SMTP transport against a real in-process aiosmtpd: plain, STARTTLS, smtps, AUTH, failures."""
+
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import pytest
+import trustme
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from flask import Flask
+
+from mailer.mail import (
+    PermanentSMTPError,
+    SMTPSettings,
+    SMTPTransport,
+    TransientSMTPError,
+    get_transport,
+)
+from tests.conftest import free_port
+
+MESSAGE = b"From: news@example.org\r\nTo: ann@example.org\r\nSubject: hi\r\n\r\nHello.\r\n"
+USER, PASSWORD = "news", "p@ss:w/rd"
+
+
+@dataclass
+class Received:
+    """One message as the server saw it."""
+
+    peer: tuple[str, int]
+    tls: bool
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+
+
+@dataclass
+class Recorder:
+    """aiosmtpd handler that keeps messages and can refuse RCPT or DATA with a set reply."""
+
+    received: list[Received] = field(default_factory=list)
+    rcpt_reply: Callable[[str], str | None] = lambda address: None
+    data_reply: str | None = None
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        """Accept the recipient unless ``rcpt_reply`` says otherwise."""
+        answer = self.rcpt_reply(address)
+        if answer:
+            return answer
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        """Keep the message unless ``data_reply`` is set."""
+        if self.data_reply:
+            return self.data_reply
+        data = envelope.original_content or envelope.content
+        self.received.append(
+            Received(session.peer, _over_tls(server), envelope.mail_from, list(envelope.rcpt_tos), data)
+        )
+        return "250 OK"
+
+
+def _over_tls(server: SMTP) -> bool:
+    """Whether the session's connection is encrypted (STARTTLS or implicit TLS)."""
+    return server.transport.get_extra_info("ssl_object") is not None
+
+
+def authenticator(server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: object) -> AuthResult:
+    """Accept USER with PASSWORD; anything else gets aiosmtpd's 535."""
+    ok = isinstance(data, LoginPassword) and data.login == USER.encode() and data.password == PASSWORD.encode()
+    return AuthResult(success=ok, handled=False)
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    """A throwaway certificate authority."""
+    return trustme.CA()
+
+
+@pytest.fixture(scope="module")
+def server_tls(ca: trustme.CA) -> ssl.SSLContext:
+    """The server's TLS context with a certificate for 127.0.0.1 signed by ``ca``."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    return context
+
+
+@pytest.fixture(scope="module")
+def client_tls(ca: trustme.CA) -> ssl.SSLContext:
+    """A default (verifying) client context that also trusts ``ca``."""
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    return context
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., Controller]]:
+    """Start aiosmtpd controllers (``serve(handler, port=None, **smtp_options)``); stop them after."""
+    started: list[Controller] = []
+
+    def start(handler: Recorder, port: int | None = None, **options: object) -> Controller:
+        controller = Controller(handler, hostname="127.0.0.1", port=port or free_port(), **options)
+        controller.start()
+        started.append(controller)
+        return controller
+
+    yield start
+    for controller in started:
+        if controller._thread is not None:
+            controller.stop()
+
+
+def transport(url: str, context: ssl.SSLContext | None = None) -> SMTPTransport:
+    """A transport for ``url``."""
+    return SMTPTransport(SMTPSettings.from_url(url), ssl_context=context)
+
+
+def test_settings_from_url() -> None:
+    """Schemes, default ports, STARTTLS, percent-encoded credentials and the timeout are read."""
+    plain = SMTPSettings.from_url("smtp://mail.example.org")
+    assert (plain.host, plain.port, plain.implicit_tls, plain.starttls, plain.username) == (
+        "mail.example.org",
+        25,
+        False,
+        False,
+        None,
+    )
+    assert plain.timeout == 30
+    tls = SMTPSettings.from_url("smtps://u%40x.org:p%40ss%3Aw%2Frd@mail.example.org?timeout=5")
+    assert (tls.port, tls.implicit_tls, tls.username, tls.password, tls.timeout) == (
+        465,
+        True,
+        "u@x.org",
+        "p@ss:w/rd",
+        5.0,
+    )
+    assert SMTPSettings.from_url("smtp://h:587?starttls=1").starttls
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://mail.example.org",
+        "smtp://",
+        "smtps://h?starttls=1",
+        "smtp://h?tls=1",
+        "smtp://h?timeout=soon",
+        "smtp://h?timeout=0",
+    ],
+)
+def test_settings_refuse_bad_urls(url: str) -> None:
+    """A malformed SMTP_URL is a clear ValueError, not a failure at the first send."""
+    with pytest.raises(ValueError, match="SMTP_URL"):
+        SMTPSettings.from_url(url)
+
+
+def test_plain_sends_reuse_one_connection(serve: Callable[..., Controller]) -> None:
+    """Two messages go over one connection; an international domain is sent as IDNA."""
+    handler = Recorder()
+    server = serve(handler)
+    smtp = transport(f"smtp://127.0.0.1:{server.port}")
+    smtp.send("bounces@example.org", ["ann@example.org"], MESSAGE)
+    smtp.send("bounces@example.org", ["bob@exämple.org"], MESSAGE)
+    first, second = handler.received
+    assert first.peer == second.peer
+    assert (first.mail_from, first.rcpt_tos, second.rcpt_tos) == (
+        "bounces@example.org",
+        ["ann@example.org"],
+        ["bob@xn--exmple-cua.org"],
+    )
+    assert first.data.replace(b"\r\n", b"\n") == MESSAGE.replace(b"\r\n", b"\n")
+    assert not first.tls
+
+
+def test_starttls_with_trusted_certificate(
+    serve: Callable[..., Controller], server_tls: ssl.SSLContext, client_tls: ssl.SSLContext
+) -> None:
+    """``?starttls=1`` upgrades the connection, verifying the server's certificate."""
+    handler = Recorder()
+    server = serve(handler, tls_context=server_tls, require_starttls=True)
+    transport(f"smtp://127.0.0.1:{server.port}?starttls=1", client_tls).send(
+        "b@example.org", ["a@example.org"], MESSAGE
+    )
+    assert handler.received[0].tls
+
+
+def test_untrusted_certificate_is_refused(serve: Callable[..., Controller], server_tls: ssl.SSLContext) -> None:
+    """With the default context a certificate from an unknown CA stops the send before any data."""
+    handler = Recorder()
+    server = serve(handler, tls_context=server_tls, require_starttls=True)
+    with pytest.raises(PermanentSMTPError, match="certificate") as caught:
+        transport(f"smtp://127.0.0.1:{server.port}?starttls=1").send("b@example.org", ["a@example.org"], MESSAGE)
+    assert caught.value.phase == "connect" and not caught.value.recipient_refused
+    assert handler.received == []
+
+
+def test_implicit_tls(serve: Callable[..., Controller], server_tls: ssl.SSLContext, client_tls: ssl.SSLContext) -> None:
+    """``smtps://`` speaks TLS from the first byte."""
+    handler = Recorder()
+    server = serve(handler, ssl_context=server_tls)
+    transport(f"smtps://127.0.0.1:{server.port}", client_tls).send("b@example.org", ["a@example.org"], MESSAGE)
+    assert handler.received[0].tls
+
+
+def auth_url(serve: Callable[..., Controller], server_tls: ssl.SSLContext, handler: Recorder, password: str) -> str:
+    """Start a server that demands AUTH, offered only after STARTTLS; the SMTP_URL to log in with."""
+    server = serve(
+        handler,
+        tls_context=server_tls,
+        require_starttls=True,
+        authenticator=authenticator,
+        auth_required=True,
+        auth_require_tls=True,
+    )
+    return f"smtp://{USER}:{password}@127.0.0.1:{server.port}?starttls=1"
+
+
+def test_auth_over_tls(
+    serve: Callable[..., Controller], server_tls: ssl.SSLContext, client_tls: ssl.SSLContext
+) -> None:
+    """Percent-encoded credentials from the URL log in over STARTTLS."""
+    handler = Recorder()
+    transport(auth_url(serve, server_tls, handler, "p%40ss%3Aw%2Frd"), client_tls).send(
+        "b@example.org", ["a@example.org"], MESSAGE
+    )
+    assert len(handler.received) == 1
+
+
+def test_wrong_password_is_permanent(
+    serve: Callable[..., Controller], server_tls: ssl.SSLContext, client_tls: ssl.SSLContext
+) -> None:
+    """A wrong password is a permanent 535 at the auth phase, never blamed on the recipient."""
+    handler = Recorder()
+    with pytest.raises(PermanentSMTPError) as caught:
+        transport(auth_url(serve, server_tls, handler, "wrong"), client_tls).send(
+            "b@example.org", ["a@example.org"], MESSAGE
+        )
+    assert caught.value.code == 535 and caught.value.phase == "auth"
+    assert "Authentication" in caught.value.reply and not caught.value.recipient_refused
+    assert handler.received == []
+
+
+def test_reconnects_after_server_restart(serve: Callable[..., Controller]) -> None:
+    """When the server went away between two sends, the second one succeeds on a new connection."""
+    handler = Recorder()
+    server = serve(handler)
+    smtp = transport(f"smtp://127.0.0.1:{server.port}")
+    smtp.send("b@example.org", ["a@example.org"], MESSAGE)
+    server.stop()
+    serve(handler, port=server.port)
+    smtp.send("b@example.org", ["c@example.org"], MESSAGE)
+    first, second = handler.received
+    assert second.rcpt_tos == ["c@example.org"] and second.peer != first.peer
+
+
+def test_reconnects_after_idle_timeout(serve: Callable[..., Controller]) -> None:
+    """A connection the server closed for idling is replaced transparently."""
+    handler = Recorder()
+    server = serve(handler, timeout=0.2)
+    smtp = transport(f"smtp://127.0.0.1:{server.port}")
+    smtp.send("b@example.org", ["a@example.org"], MESSAGE)
+    time.sleep(0.5)
+    smtp.send("b@example.org", ["c@example.org"], MESSAGE)
+    assert [r.rcpt_tos for r in handler.received] == [["a@example.org"], ["c@example.org"]]
+
+
+def test_4xx_is_transient_and_connection_stays_usable(serve: Callable[..., Controller]) -> None:
+    """A 451 is transient with its code and text; after RSET the same connection sends again."""
+    handler = Recorder(data_reply="451 4.3.0 Try again later")
+    server = serve(handler)
+    smtp = transport(f"smtp://127.0.0.1:{server.port}")
+    with pytest.raises(TransientSMTPError) as caught:
+        smtp.send("b@example.org", ["a@example.org"], MESSAGE)
+    assert (caught.value.code, caught.value.phase) == (451, "data")
+    assert "Try again later" in caught.value.reply
+    handler.data_reply = None
+    smtp.send("b@example.org", ["a@example.org"], MESSAGE)
+    smtp.send("b@example.org", ["a@example.org"], MESSAGE)
+    assert len({r.peer for r in handler.received}) == 1
+
+
+def test_5xx_recipient_is_permanent_bounce(serve: Callable[..., Controller]) -> None:
+    """A 550 on RCPT keeps the server's code and text and marks the recipient as refused."""
+    handler = Recorder(rcpt_reply=lambda a: "550 5.1.1 No such user here" if a.startswith("gone") else None)
+    server = serve(handler)
+    smtp = transport(f"smtp://127.0.0.1:{server.port}")
+    with pytest.raises(PermanentSMTPError) as caught:
+        smtp.send("b@example.org", ["gone@example.org"], MESSAGE)
+    error = caught.value
+    assert (error.code, error.reply, error.recipient_refused) == (550, "5.1.1 No such user here", True)
+    smtp.send("b@example.org", ["here@example.org"], MESSAGE)
+    assert [r.rcpt_tos for r in handler.received] == [["here@example.org"]]
+
+
+def test_one_refused_recipient_sends_to_nobody(serve: Callable[..., Controller]) -> None:
+    """With several recipients, one refusal cancels the whole transaction (no partial delivery)."""
+    handler = Recorder(rcpt_reply=lambda a: "550 5.1.1 No such user" if a.startswith("gone") else None)
+    server = serve(handler)
+    smtp = transport(f"smtp://127.0.0.1:{server.port}")
+    with pytest.raises(PermanentSMTPError):
+        smtp.send("b@example.org", ["ann@example.org", "gone@example.org"], MESSAGE)
+    assert handler.received == []
+
+
+def test_5xx_on_data_is_permanent_but_not_a_bounce(serve: Callable[..., Controller]) -> None:
+    """A message refused at DATA is permanent, yet says nothing against the address."""
+    server = serve(Recorder(data_reply="554 5.7.1 Message rejected as spam"))
+    with pytest.raises(PermanentSMTPError) as caught:
+        transport(f"smtp://127.0.0.1:{server.port}").send("b@example.org", ["a@example.org"], MESSAGE)
+    assert (caught.value.code, caught.value.phase, caught.value.recipient_refused) == (554, "data", False)
+
+
+def test_header_injection_in_envelope_is_refused() -> None:
+    """An envelope address with CR/LF never reaches the wire."""
+    with pytest.raises(PermanentSMTPError, match="single line"):
+        transport("smtp://127.0.0.1:1").send("b@example.org", ["a@example.org\r\nRCPT TO:<x@evil.org>"], MESSAGE)
+
+
+def test_unreachable_port_is_transient_and_quick() -> None:
+    """Nothing listening: a transient connect failure at once."""
+    started = time.monotonic()
+    with pytest.raises(TransientSMTPError) as caught:
+        transport(f"smtp://127.0.0.1:{free_port()}?timeout=2").send("b@example.org", ["a@example.org"], MESSAGE)
+    assert caught.value.phase == "connect" and caught.value.code is None
+    assert time.monotonic() - started < 2
+
+
+def test_silent_server_times_out() -> None:
+    """A server that accepts the TCP connection but never greets: the timeout is honoured."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        started = time.monotonic()
+        with pytest.raises(TransientSMTPError) as caught:
+            url = f"smtp://127.0.0.1:{listener.getsockname()[1]}?timeout=0.3"
+            transport(url).send("b@example.org", ["a@example.org"], MESSAGE)
+    assert caught.value.phase == "connect"
+    assert 0.3 <= time.monotonic() - started < 2
+
+
+def test_get_transport_one_per_process(serve: Callable[..., Controller]) -> None:
+    """One transport per process and URL; a forked child opens its own connection."""
+    handler = Recorder()
+    server = serve(handler)
+    app = Flask(__name__)
+    app.config["SMTP_URL"] = f"smtp://127.0.0.1:{server.port}"
+    with app.app_context():
+        parent = get_transport()
+        assert get_transport() is parent
+        parent.send("b@example.org", ["parent@example.org"], MESSAGE)
+        pid = os.fork()
+        if pid == 0:  # the child: a fresh transport that sends on its own connection
+            try:
+                child = get_transport()
+                child.send("b@example.org", ["child@example.org"], MESSAGE)
+                os._exit(0 if child is not parent else 3)
+            except BaseException:
+                os._exit(4)
+        assert os.waitpid(pid, 0)[1] == 0
+        parent.send("b@example.org", ["parent@example.org"], MESSAGE)
+    peers = {tuple(r.rcpt_tos): r.peer for r in handler.received}
+    assert len(handler.received) == 3
+    assert peers[("child@example.org",)] != peers[("parent@example.org",)]
+    assert handler.received[0].peer == handler.received[2].peer
