@@ -1,0 +1,318 @@
+"""Import meetings, projects and news from the JSON format in docs/content-format.md.
+
+The whole file is checked before anything is written, and the writes share one transaction:
+a bad file changes nothing. Items are matched by slug; an item whose fields are all equal to
+the stored row is left alone (its ``updated_at`` does not move, so it is not "new" again).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from ..extensions import db
+from ..models import MEETING_KINDS, MEETING_STATUSES, PROJECT_STATUSES, AuditEntry, Meeting, NewsItem, Project, utcnow
+
+MAX_FILE_BYTES = 5 * 1024 * 1024
+MAX_TEXT = 20_000
+MAX_ERRORS = 20
+SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of an item: its JSON name (the column's name) and what it may hold."""
+
+    name: str
+    kind: str  # line, text, date, int, url, enum, bool
+    required: bool = False
+    max_length: int | None = None
+    choices: tuple[str, ...] = ()
+    minimum: int | None = None
+    maximum: int | None = None
+
+
+COMMON = (
+    Field("slug", "line", required=True, max_length=120),
+    Field("title", "line", required=True, max_length=300),
+    Field("demo", "bool"),
+)
+SECTIONS: dict[str, tuple[type, tuple[Field, ...]]] = {
+    "meetings": (
+        Meeting,
+        COMMON
+        + (
+            Field("kind", "enum", required=True, choices=MEETING_KINDS),
+            Field("number", "int", minimum=1, maximum=100_000),
+            Field("start_date", "date", required=True),
+            Field("end_date", "date"),
+            Field("city", "line", max_length=120),
+            Field("economy", "line", max_length=120),
+            Field("status", "enum", required=True, choices=MEETING_STATUSES),
+            Field("summary", "text", max_length=MAX_TEXT),
+            Field("link", "url", max_length=2000),
+        ),
+    ),
+    "projects": (
+        Project,
+        COMMON
+        + (
+            Field("reference", "line", max_length=60),
+            Field("status", "enum", required=True, choices=PROJECT_STATUSES),
+            Field("funding_source", "line", max_length=200),
+            Field("year", "int", minimum=1989, maximum=2200),
+            Field("summary", "text", max_length=MAX_TEXT),
+            Field("link", "url", max_length=2000),
+        ),
+    ),
+    "news": (
+        NewsItem,
+        COMMON
+        + (
+            Field("published_on", "date", required=True),
+            Field("body", "text", required=True, max_length=MAX_TEXT),
+        ),
+    ),
+}
+
+
+class ContentFileError(ValueError):
+    """A file that cannot be imported; every problem names its item path and line."""
+
+    def __init__(self, source: str, problems: list[tuple[int | None, str]]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = [f"{source}:{line}: {text}" if line else f"{source}: {text}" for line, text in problems]
+        super().__init__("\n".join(lines))
+
+
+@dataclass
+class ImportReport:
+    """What an import did, by section: slugs created and updated, and how many were unchanged."""
+
+    created: dict[str, list[str]] = field(default_factory=dict)
+    updated: dict[str, list[str]] = field(default_factory=dict)
+    unchanged: int = 0
+
+    @property
+    def changed(self) -> bool:
+        """True when the import created or updated anything."""
+        return any(self.created.values()) or any(self.updated.values())
+
+    def summary(self) -> str:
+        """One line for people: counts created, updated and unchanged."""
+        created = sum(len(v) for v in self.created.values())
+        updated = sum(len(v) for v in self.updated.values())
+        return f"{created} created, {updated} updated, {self.unchanged} unchanged"
+
+
+def import_file(path: Path, *, demo: bool = False, actor: str = "cli") -> ImportReport:
+    """Import a JSON content file; with ``demo`` every item is marked as demo content."""
+    source = str(path)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ContentFileError(source, [(None, f"cannot read the file: {exc.strerror}")]) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ContentFileError(source, [(None, f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")])
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ContentFileError(source, [(line, "the file is not UTF-8 text")]) from None
+    return import_text(text, source=source, demo=demo, actor=actor)
+
+
+def import_text(text: str, *, source: str = "<input>", demo: bool = False, actor: str = "cli") -> ImportReport:
+    """Check and import a JSON document in one transaction; raise ContentFileError on any problem."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ContentFileError(source, [(exc.lineno, f"broken JSON: {exc.msg} (column {exc.colno})")]) from None
+    items, problems = _validate(document)
+    if problems:
+        located = [(_line_of(text, path), f"{_path_text(path)}: {message}") for path, message in problems]
+        raise ContentFileError(source, located[:MAX_ERRORS])
+    report = ImportReport()
+    try:
+        for section, rows in items.items():
+            model = SECTIONS[section][0]
+            for values in rows:
+                values["demo"] = bool(values.get("demo")) or demo
+                _upsert(model, section, values, report)
+        if report.changed:
+            db.session.add(
+                AuditEntry(
+                    actor=actor,
+                    action="content.import",
+                    target=Path(source).name[:254],
+                    detail={"created": report.created, "updated": report.updated},
+                )
+            )
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return report
+
+
+def _upsert(model: type, section: str, values: dict[str, Any], report: ImportReport) -> None:
+    """Create the row for ``values`` or update the one with its slug when a field differs."""
+    row = db.session.execute(db.select(model).where(model.slug == values["slug"])).scalar_one_or_none()
+    if row is None:
+        now = utcnow()
+        db.session.add(model(**values, created_at=now, updated_at=now))
+        report.created.setdefault(section, []).append(values["slug"])
+        return
+    changed = {name: value for name, value in values.items() if getattr(row, name) != value}
+    if not changed:
+        report.unchanged += 1
+        return
+    for name, value in changed.items():
+        setattr(row, name, value)
+    row.updated_at = utcnow()
+    report.updated.setdefault(section, []).append(values["slug"])
+
+
+Path_ = tuple[str | int, ...]
+Problems = list[tuple[Path_, str]]
+
+
+def _validate(document: Any) -> tuple[dict[str, list[dict[str, Any]]], Problems]:
+    """Check the whole document; return the cleaned items by section and every problem found."""
+    if not isinstance(document, dict):
+        return {}, [((), "the file must hold a JSON object with meetings, projects and news arrays")]
+    problems: Problems = [((key,), "unknown section") for key in document if key not in SECTIONS]
+    if not any(key in document for key in SECTIONS):
+        problems.append(((), "no meetings, projects or news array"))
+    items: dict[str, list[dict[str, Any]]] = {}
+    for section, (_, fields) in SECTIONS.items():
+        entries = document.get(section, [])
+        if not isinstance(entries, list):
+            problems.append(((section,), "must be an array"))
+            continue
+        seen: set[str] = set()
+        items[section] = []
+        for index, entry in enumerate(entries):
+            values, found = _validate_item(entry, fields, (section, index))
+            problems.extend(found)
+            if values.get("slug") in seen:
+                problems.append(((section, index, "slug"), f"duplicate slug {values['slug']!r} in this file"))
+            seen.add(values.get("slug", ""))
+            items[section].append(values)
+    return items, problems
+
+
+def _validate_item(entry: Any, fields: tuple[Field, ...], path: Path_) -> tuple[dict[str, Any], Problems]:
+    """Check one item against its fields; return its cleaned values and its problems."""
+    if not isinstance(entry, dict):
+        return {}, [(path, "must be an object")]
+    known = {f.name for f in fields}
+    problems: Problems = [((*path, key), "unknown field") for key in entry if key not in known]
+    values: dict[str, Any] = {}
+    for spec in fields:
+        value = entry.get(spec.name)
+        if value is None or value == "":
+            if spec.required:
+                problems.append(((*path, spec.name) if spec.name in entry else path, f"missing {spec.name}"))
+            elif spec.kind != "bool":
+                values[spec.name] = None
+            continue
+        cleaned, problem = _check(value, spec)
+        if problem:
+            problems.append(((*path, spec.name), problem))
+        else:
+            values[spec.name] = cleaned
+    if "start_date" in values and values.get("end_date") is None:
+        values["end_date"] = values["start_date"]
+    if values.get("start_date") and values["end_date"] < values["start_date"]:
+        problems.append(((*path, "end_date"), "is before start_date"))
+    return values, problems
+
+
+def _check(value: Any, spec: Field) -> tuple[Any, str | None]:
+    """Return the stored value for one field, or a problem saying what it should be."""
+    if spec.kind == "bool":
+        return (value, None) if isinstance(value, bool) else (None, "must be true or false")
+    if spec.kind == "int":
+        if not isinstance(value, int) or isinstance(value, bool):
+            return None, "must be a whole number"
+        if not spec.minimum <= value <= spec.maximum:  # type: ignore[operator]
+            return None, f"must be between {spec.minimum} and {spec.maximum}"
+        return value, None
+    if not isinstance(value, str):
+        return None, "must be a string"
+    if spec.max_length and len(value) > spec.max_length:
+        return None, f"is longer than {spec.max_length} characters"
+    if spec.kind == "text":
+        return (None, "holds control characters") if CONTROL_IN_TEXT.search(value) else (value, None)
+    if CONTROL.search(value):
+        return None, "must be a single line without control characters"
+    if spec.name == "slug" and not SLUG.match(value):
+        return None, "must be lowercase letters, digits and single hyphens, like smemm-29"
+    if spec.kind == "enum" and value not in spec.choices:
+        return None, f"must be one of {', '.join(spec.choices)}"
+    if spec.kind == "url" and not re.match(r"^https?://[^\s/?#]+", value):
+        return None, "must be an http:// or https:// URL"
+    if spec.kind == "date":
+        try:
+            return (date.fromisoformat(value), None) if ISO_DATE.match(value) else (None, "must be YYYY-MM-DD")
+        except ValueError:
+            return None, "is not a real date (YYYY-MM-DD)"
+    return value.strip(), None
+
+
+def _path_text(path: Path_) -> str:
+    """``("meetings", 2, "start_date")`` as ``meetings[2].start_date``."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text or "(top level)"
+
+
+def _line_of(text: str, path: Path_) -> int | None:
+    """The line where the value at ``path`` starts in the JSON ``text`` (the document parsed)."""
+    decoder = json.JSONDecoder()
+    pos = _skip_space(text, 0)
+    for part in path:
+        found = _child_position(decoder, text, pos, part)
+        if found is None:
+            break
+        pos = found
+    return text.count("\n", 0, pos) + 1
+
+
+def _child_position(decoder: json.JSONDecoder, text: str, pos: int, part: str | int) -> int | None:
+    """Position of member ``part`` of the object or array starting at ``pos``, or None."""
+    opening = text[pos : pos + 1]
+    if opening not in ("{", "[") or (opening == "{") != isinstance(part, str):
+        return None
+    pos, index = _skip_space(text, pos + 1), 0
+    while text[pos] not in "}]":
+        key = None
+        if opening == "{":
+            key, pos = decoder.raw_decode(text, pos)
+            pos = _skip_space(text, _skip_space(text, pos) + 1)  # past the colon
+        if key == part or index == part:
+            return pos
+        _, pos = decoder.raw_decode(text, pos)
+        pos = _skip_space(text, pos)
+        if text[pos] == ",":
+            pos = _skip_space(text, pos + 1)
+        index += 1
+    return None
+
+
+def _skip_space(text: str, pos: int) -> int:
+    """The first position at or after ``pos`` that is not JSON whitespace."""
+    while pos < len(text) and text[pos] in " \t\r\n":
+        pos += 1
+    return pos

@@ -1,0 +1,146 @@
+"""The content importer (idempotent, all-or-nothing, errors with their line) and the meeting .ics."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import icalendar
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+
+from mailer.content.importer import ContentFileError, import_text
+from mailer.extensions import db
+from mailer.models import AuditEntry, Meeting, NewsItem, Project
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "smewg-content.json"
+
+MEETING = {
+    "slug": "smewg-58-peru",
+    "title": "58th SME Working Group Meeting",
+    "kind": "working-group",
+    "number": 58,
+    "start_date": "2024-03-04",
+    "end_date": "2024-03-05",
+    "city": "Lima",
+    "economy": "Peru",
+    "status": "held",
+}
+
+
+def _counts() -> tuple[int, ...]:
+    """Rows in each content table and the audit log."""
+    return tuple(
+        db.session.execute(db.select(db.func.count()).select_from(model)).scalar_one()
+        for model in (Meeting, Project, NewsItem, AuditEntry)
+    )
+
+
+def test_example_imports_once_then_changes_nothing(app: Flask, runner: FlaskCliRunner) -> None:
+    """The shipped example imports as demo content; importing it again creates and bumps nothing."""
+    first = runner.invoke(args=["content", "import", str(EXAMPLE), "--demo"])
+    assert first.exit_code == 0, first.output
+    assert "9 created, 0 updated, 0 unchanged" in first.output
+    with app.app_context():
+        stamps = dict(db.session.execute(db.select(Meeting.slug, Meeting.updated_at)).all())
+        assert _counts() == (4, 3, 2, 1)
+        assert all(db.session.execute(db.select(Meeting.demo)).scalars())
+    again = runner.invoke(args=["content", "import", str(EXAMPLE)])
+    assert again.exit_code == 0, again.output
+    assert "0 created, 0 updated, 9 unchanged" in again.output
+    with app.app_context():
+        assert dict(db.session.execute(db.select(Meeting.slug, Meeting.updated_at)).all()) == stamps
+        assert _counts() == (4, 3, 2, 1)
+
+
+def test_changed_field_updates_the_row_and_records_it(app: Flask) -> None:
+    """Changing one field updates that row only, bumps its updated_at and writes an audit entry."""
+    with app.app_context():
+        import_text(json.dumps({"meetings": [MEETING, {**MEETING, "slug": "other", "number": 57}]}))
+        before = dict(db.session.execute(db.select(Meeting.slug, Meeting.updated_at)).all())
+        report = import_text(json.dumps({"meetings": [{**MEETING, "city": "Arequipa"}]}), source="edit.json")
+        assert report.updated == {"meetings": ["smewg-58-peru"]}
+        assert report.summary() == "0 created, 1 updated, 0 unchanged"
+        after = dict(db.session.execute(db.select(Meeting.slug, Meeting.updated_at)).all())
+        assert after["smewg-58-peru"] > before["smewg-58-peru"] and after["other"] == before["other"]
+        entry = db.session.execute(db.select(AuditEntry).order_by(AuditEntry.id.desc())).scalars().first()
+        assert (entry.action, entry.target, entry.detail["updated"]) == (
+            "content.import",
+            "edit.json",
+            {"meetings": ["smewg-58-peru"]},
+        )
+
+
+BAD_FILES = [
+    # (document text, expected line, expected words)
+    ('{"meetings": [\n  {"slug": "a",\n   "title": "x",,\n', 3, "broken JSON"),
+    ('{"meetings": [\n  {"slug": "a"}\n]}', 2, "meetings[0]: missing title"),
+    (
+        '{\n"meetings": [\n'
+        + json.dumps(MEETING)
+        + ",\n"
+        + json.dumps({**MEETING, "slug": "b", "number": "57"})
+        + "\n]}",
+        4,
+        "meetings[1].number: must be a whole number",
+    ),
+    ('{"projects": [\n{"slug": "p", "title": "P",\n "status": "finished"}]}', 3, "projects[0].status: must be one of"),
+    ('{"meetings": [\n' + json.dumps({**MEETING, "start_date": "2024-02-30"}) + "]}", 2, "not a real date"),
+    ('{"meetings": [\n' + json.dumps({**MEETING, "link": "javascript:alert(1)"}) + "]}", 2, "http:// or https://"),
+    ('{"news": [\n{"slug": "Bad Slug", "title": "t", "published_on": "2024-01-01", "body": "b"}]}', 2, "news[0].slug"),
+    (
+        '{"news": [\n{"slug": "n", "title": "' + "x" * 301 + '", "published_on": "2024-01-01", "body": "b"}]}',
+        2,
+        "news[0].title: is longer than 300",
+    ),
+    (
+        '{"news": [\n{"slug": "n", "title": "a\\r\\nBcc: x", "published_on": "2024-01-01", "body": "b"}]}',
+        2,
+        "single line",
+    ),
+    ('{"meetings": {"slug": "a"}}', 1, "meetings: must be an array"),
+    ('["not", "an", "object"]', 1, "must hold a JSON object"),
+]
+
+
+def test_bad_files_are_rejected_with_the_line_and_import_nothing(app: Flask) -> None:
+    """Each bad file names its line and item path; not one row of it (nor of its valid items) is written."""
+    with app.app_context():
+        for text, line, words in BAD_FILES:
+            with pytest.raises(ContentFileError) as caught:
+                import_text(text, source="bad.json")
+            assert f"bad.json:{line}: " in str(caught.value) and words in str(caught.value), (text, str(caught.value))
+            assert _counts() == (0, 0, 0, 0)
+
+
+def test_cli_rejects_a_bad_file_with_nonzero_exit(app: Flask, runner: FlaskCliRunner, tmp_path: Path) -> None:
+    """``content import`` on a file with a bad last item exits non-zero and imports none of it."""
+    bad = tmp_path / "content.json"
+    bad.write_text(json.dumps({"meetings": [MEETING, {**MEETING, "slug": "late", "kind": "party"}]}, indent=1))
+    result = runner.invoke(args=["content", "import", str(bad)])
+    assert result.exit_code != 0
+    assert "nothing imported" in result.output and "content.json:17: meetings[1].kind" in result.output
+    missing = runner.invoke(args=["content", "import", str(tmp_path / "nope.json")])
+    assert missing.exit_code != 0 and "cannot read the file" in missing.output
+    with app.app_context():
+        assert _counts() == (0, 0, 0, 0)
+
+
+def test_meeting_calendar_file(app: Flask, client: FlaskClient) -> None:
+    """The .ics is a VCALENDAR with an all-day VEVENT over the meeting's dates and a stable UID."""
+    with app.app_context():
+        import_text(json.dumps({"meetings": [MEETING]}))
+    response = client.get("/meetings/smewg-58-peru.ics")
+    assert response.status_code == 200 and response.mimetype == "text/calendar"
+    calendar = icalendar.Calendar.from_ical(response.data)
+    (event,) = calendar.walk("VEVENT")
+    assert event.decoded("dtstart") == date(2024, 3, 4) and event.decoded("dtend") == date(2024, 3, 6)
+    assert str(event["location"]) == "Lima, Peru" and str(event["summary"]) == MEETING["title"]
+    with app.app_context():
+        import_text(json.dumps({"meetings": [{**MEETING, "end_date": "2024-03-07"}]}))
+    changed = icalendar.Calendar.from_ical(client.get("/meetings/smewg-58-peru.ics").data).walk("VEVENT")[0]
+    assert changed["uid"] == event["uid"] and changed.decoded("dtend") == date(2024, 3, 8)
+    assert client.get("/meetings/nope.ics").status_code == 404
+    assert client.get("/meetings/" + "a" * 500 + ".ics").status_code == 404
