@@ -37,7 +37,7 @@ def index() -> str:
     """Every caught message, newest first."""
     box = _maildir()
     rows = []
-    for key in box:
+    for key in box.iterkeys():
         msg = _parse(box.get_bytes(key))
         when = box.get_message(key).get_date()
         rows.append({"key": key, "date": msg["Date"], "to": msg["To"], "subject": msg["Subject"], "when": when})
