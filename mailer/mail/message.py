@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email import policy
 from email.header import Header
-from email.utils import format_datetime, getaddresses
+from email.utils import format_datetime
 
 from .render import PLACEHOLDER, RenderedEmail
 from .signing import sign
@@ -32,6 +32,7 @@ MAX_LINE = 998
 
 _ATOM_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*")
 _ADDR_SPEC = re.compile(r"[^\s@<>()\[\]\\,;:\"]+@[^\s@<>()\[\]\\,;:\"]+")
+_MAILBOX = re.compile(r"\s*(?:(?P<name>[^<>]*?)\s*<(?P<angle>[^<>]*)>|(?P<bare>[^<>]*?))\s*")
 _URI_LIST = re.compile(r"(?<=>)\s*,\s*")
 _MESSAGE_ID = re.compile(r"<[!-;=?-~]+@[!-;=?-~]+>")
 
@@ -69,12 +70,13 @@ def ascii_address(field: str, addr: str) -> str:
 
 def parse_mailbox(field: str, value: str) -> tuple[str, str]:
     """``Name <addr>`` or ``addr`` as (name, ASCII addr); ValueError unless it is exactly one mailbox."""
-    single_line(field, value)
-    found = getaddresses([value])
-    if len(found) != 1 or "@" not in found[0][1]:
+    match = _MAILBOX.fullmatch(single_line(field, value))
+    if match is None:
         raise ValueError(f"{field} must be exactly one address: {value!r}")
-    name, addr = found[0]
-    return name, ascii_address(field, addr)
+    name = match["name"] or ""
+    if len(name) > 1 and name[0] == name[-1] == '"':
+        name = re.sub(r"\\(.)", r"\1", name[1:-1])
+    return name, ascii_address(field, match["bare"] if match["angle"] is None else match["angle"])
 
 
 def format_mailbox(field: str, name: str, addr: str) -> str:
@@ -120,13 +122,13 @@ def _closed(encoded: bytes) -> bytes:
     """``encoded`` ending at a line boundary: a soft break added unless it ends with CRLF."""
     if not encoded or encoded.endswith(b"\r\n"):
         return encoded
-    head, _, last = encoded.rpartition(b"\r\n")
+    head, newline, last = encoded.rpartition(b"\r\n")
     cut = QP_LINE - 1
     if len(last) > cut:
         # Split the overlong last line, never inside an "=XX" escape.
         cut -= 1 if last[cut - 1 : cut] == b"=" else 2 if last[cut - 2 : cut - 1] == b"=" else 0
         last = last[:cut] + b"=\r\n" + last[cut:]
-    return (head + b"\r\n" if head else b"") + last + b"=\r\n"
+    return head + newline + last + b"=\r\n"
 
 
 def _normalised(content: str) -> str:
