@@ -8,7 +8,7 @@ from flask import Flask
 from .config import celery_broker_url
 
 #: Every module that defines tasks; a package adds its own here.
-TASK_MODULES = ("mailer.main.tasks",)
+TASK_MODULES = ("mailer.main.tasks", "mailer.digests.tasks")
 
 
 def init_celery(app: Flask) -> Celery:
@@ -34,7 +34,10 @@ def init_celery(app: Flask) -> Celery:
         worker_prefetch_multiplier=1,
         broker_transport_options={"visibility_timeout": 3600},
         timezone="UTC",
-        beat_schedule={"heartbeat": {"task": "mailer.heartbeat", "schedule": 60.0}},
+        beat_schedule={
+            "heartbeat": {"task": "mailer.heartbeat", "schedule": 60.0},
+            "release-scheduled-digests": {"task": "mailer.digests.release_scheduled", "schedule": 30.0},
+        },
     )
     settings.update(app.config.get("CELERY", {}))
     celery = Celery(app.name, task_cls=FlaskTask)

@@ -33,6 +33,8 @@ def staff_create(email: str, role: str, password_stdin: bool) -> None:
 def register(app: Flask) -> None:
     """Attach every command group to ``app``."""
     from .content.cli import content_cli
+    from .digests.cli import digest_cli
 
     app.cli.add_command(staff_cli)
     app.cli.add_command(content_cli)
+    app.cli.add_command(digest_cli)

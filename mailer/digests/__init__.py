@@ -1,0 +1,1 @@
+"""Digests: compose the next one, snapshot its deliveries, send them in batches, the public archive."""

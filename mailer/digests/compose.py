@@ -1,0 +1,133 @@
+"""What the next digest holds, the subject it carries, and how one topic variant renders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from email.utils import parseaddr
+from typing import Any
+
+from flask import current_app
+
+from ..content.calendar import calendar_url
+from ..content.service import changed_content
+from ..extensions import db
+from ..mail import RenderedEmail, render_email
+from ..models import ALL_TOPICS, Digest, Topic, utcnow
+from ..tokens import make_token
+
+#: Digests that claim their content: the next one starts where the latest of these ends, so a
+#: second "send" while one is still going out holds nothing instead of the same items again.
+CLAIMING_STATUSES = ("scheduled", "queued", "sending", "sent")
+HEADINGS = {"meetings": "Meetings", "projects": "Projects", "news": "News"}
+NOUNS = {"meetings": ("meeting", "meetings"), "projects": ("project", "projects"), "news": ("news item", "news items")}
+DEFAULT_ORG_NAME = "SMEWG News"
+
+
+@dataclass(frozen=True)
+class NextDigest:
+    """The content a digest composed now would carry: items changed in (since, until]."""
+
+    since: datetime | None
+    until: datetime
+    content: dict[str, list[dict[str, Any]]]
+
+    @property
+    def topics(self) -> int:
+        """The mask of topics that have something new."""
+        return int(Topic.from_names(list(self.content)))
+
+    @property
+    def is_empty(self) -> bool:
+        """True when nothing changed in the window."""
+        return not self.content
+
+
+def watermark() -> datetime | None:
+    """The ``until`` of the latest non-test digest that went or is going out, or None."""
+    return db.session.execute(
+        db.select(db.func.max(Digest.until)).where(Digest.is_test.is_(False), Digest.status.in_(CLAIMING_STATUSES))
+    ).scalar()
+
+
+def compose_next(topics: int = ALL_TOPICS, until: datetime | None = None) -> NextDigest:
+    """The next digest's content for ``topics``: what changed since the watermark, up to ``until``."""
+    since, until = watermark(), until or utcnow()
+    content = changed_content(since, until)
+    wanted = Topic(topics).to_names()
+    return NextDigest(since=since, until=until, content={t: items for t, items in content.items() if t in wanted})
+
+
+def org_name() -> str:
+    """The organisation's name as email headers and footers show it: MAIL_FROM's display name."""
+    return parseaddr(current_app.config["MAIL_FROM"])[0] or DEFAULT_ORG_NAME
+
+
+def subject_for(content: dict[str, list[Any]], topics: int, when: datetime) -> str:
+    """A subject like ``SMEWG News — November 2026: 2 meetings, 1 project``."""
+    counts = []
+    for topic in Topic(topics).to_names():
+        count = len(content.get(topic, []))
+        if count:
+            counts.append(f"{count} {NOUNS[topic][count != 1]}")
+    return f"{org_name()} — {when.strftime('%B %Y')}: {', '.join(counts)}"
+
+
+def archive_url(digest: Digest) -> str:
+    """The digest's page in the public archive; a test digest's link carries a viewing token."""
+    url = f"{current_app.config['BASE_URL']}/archive/{digest.id}"
+    return url + "?t=" + make_token("archive", digest.id) if digest.is_test else url
+
+
+def sections(content: dict[str, list[dict[str, Any]]], topics: int) -> list[dict[str, Any]]:
+    """The topics of ``topics`` that have items, in the fixed order, ready for a template."""
+    base_url = current_app.config["BASE_URL"]
+    found = []
+    for topic in Topic(topics).to_names():
+        items = [dict(item) for item in content.get(topic, [])]
+        if topic == "meetings":
+            for item in items:
+                item["when"] = date_range(date.fromisoformat(item["start_date"]), date.fromisoformat(item["end_date"]))
+                item["where"] = ", ".join(p for p in (item["city"], item["economy"]) if p)
+                item["calendar_url"] = calendar_url(item["slug"], base_url)
+        if topic == "news":
+            for item in items:
+                item["date"] = long_date(date.fromisoformat(item["published_on"]))
+                item["paragraphs"] = [p.strip() for p in item["body"].split("\n\n") if p.strip()]
+        if items:
+            found.append({"name": topic, "heading": HEADINGS[topic], "items": items})
+    return found
+
+
+def render_variant(digest: Digest, topics: int) -> tuple[str, RenderedEmail]:
+    """The subject and rendered parts for subscribers of ``topics`` (personal links still placeholders)."""
+    return render_content(digest.content, topics & digest.topics, digest.until, archive_url(digest), digest.is_test)
+
+
+def render_content(
+    content: dict[str, list[dict[str, Any]]], topics: int, when: datetime, archive_link: str, test: bool = False
+) -> tuple[str, RenderedEmail]:
+    """Render the digest email for one topic variant of ``content``; return its subject and parts."""
+    subject = subject_for(content, topics, when)
+    if test:
+        subject = f"[TEST] {subject}"
+    rendered = render_email(
+        "digest", org_name=org_name(), subject=subject, sections=sections(content, topics), archive_url=archive_link
+    )
+    return subject, rendered
+
+
+def long_date(day: date) -> str:
+    """``21 August 2023``."""
+    return f"{day.day} {day:%B %Y}"
+
+
+def date_range(start: date, end: date) -> str:
+    """``21 August 2023``, ``14–15 November 2023`` or ``30 August – 2 September 2024``."""
+    if start == end:
+        return long_date(start)
+    if (start.year, start.month) == (end.year, end.month):
+        return f"{start.day}–{long_date(end)}"
+    if start.year == end.year:
+        return f"{start.day} {start:%B} – {long_date(end)}"
+    return f"{long_date(start)} – {long_date(end)}"

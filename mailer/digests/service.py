@@ -1,0 +1,290 @@
+"""Digests: create one with its deliveries, send batches of them, and report how they went.
+
+Seams for the send pipeline: ``create_digest`` snapshots deliveries in one INSERT ... SELECT
+and commits before anything is queued; ``send_batch`` takes delivery ids, re-fetches the
+ones still queued and sends each at most once; ``finish_if_done`` closes the digest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from email.utils import parseaddr
+
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+from sqlalchemy import Integer, literal
+
+from ..extensions import db
+from ..mail import (
+    MessageFactory,
+    PermanentSMTPError,
+    TransientSMTPError,
+    dkim_from_config,
+    get_transport,
+    make_message_id,
+)
+from ..models import ALL_TOPICS, AuditEntry, Delivery, Digest, Subscriber, Timestamp, utcnow
+from ..subscriptions.links import list_unsubscribe_header, personal_links, unsubscribe_url
+from . import tasks
+from .compose import compose_next, render_variant, subject_for
+
+
+class DigestError(ValueError):
+    """A digest that cannot be created or sent; the message says why in plain words."""
+
+
+def create_digest(*, at: datetime | None = None, test_to: str | None = None, actor: str = "cli") -> Digest:
+    """Create the next digest (scheduled for ``at``, or a test copy to ``test_to``), commit, then queue it."""
+    now = utcnow()
+    if at is not None and test_to is not None:
+        raise DigestError("a test copy is sent at once; --at and --test-to do not go together")
+    if at is not None and at <= now:
+        raise DigestError(f"the time to send, {at.isoformat()}, is not in the future")
+    address = _checked_address(test_to) if test_to is not None else None
+    next_digest = compose_next(until=now)
+    if next_digest.is_empty:
+        since = f"since {next_digest.since:%d %B %Y %H:%M} UTC" if next_digest.since else "yet"
+        raise DigestError(f"nothing new {since}: there is no digest to send")
+    digest = Digest(
+        subject=subject_for(next_digest.content, ALL_TOPICS, now),
+        status="scheduled" if at else "queued",
+        is_test=address is not None,
+        test_to=address,
+        since=next_digest.since,
+        until=now,
+        content=next_digest.content,
+        topics=next_digest.topics,
+        scheduled_at=at,
+    )
+    db.session.add(digest)
+    db.session.flush()
+    if at is None and address is None:
+        _snapshot_deliveries(digest)
+    db.session.add(
+        AuditEntry(
+            actor=actor,
+            action="digest.test" if address else "digest.create",
+            target=f"digest:{digest.id}",
+            detail={"subject": digest.subject, "scheduled_at": at.isoformat() if at else None, "test_to": address},
+        )
+    )
+    db.session.commit()
+    if address is not None:
+        tasks.send_test_copy.delay(digest.id)
+    elif at is None:
+        tasks.enqueue_deliveries(digest.id)
+    return digest
+
+
+def _checked_address(address: str) -> str:
+    """The normalised address, or DigestError when it is not a single valid address."""
+    try:
+        return validate_email(address, check_deliverability=False, test_environment=True).normalized
+    except EmailNotValidError as exc:
+        raise DigestError(f"not a valid email address: {exc}") from None
+
+
+def _snapshot_deliveries(digest: Digest) -> None:
+    """One queued delivery per confirmed subscriber whose topics meet the digest's, in one statement."""
+    variant = Subscriber.topics.op("&", return_type=Integer)(digest.topics)
+    rows = db.select(
+        literal(digest.id, Integer),
+        Subscriber.id,
+        Subscriber.email,
+        variant,
+        literal("queued"),
+        literal(0, Integer),
+        literal(utcnow(), Timestamp),
+    ).where(Subscriber.status == "confirmed", variant != 0)
+    columns = ["digest_id", "subscriber_id", "email", "topics", "status", "attempts", "updated_at"]
+    db.session.execute(db.insert(Delivery).from_select(columns, rows))
+
+
+def queued_batches(digest_id: int) -> Iterator[list[int]]:
+    """The ids of the digest's queued deliveries in batches of SEND_BATCH_SIZE."""
+    size = current_app.config["SEND_BATCH_SIZE"]
+    query = db.select(Delivery.id).where(Delivery.digest_id == digest_id, Delivery.status == "queued")
+    batch: list[int] = []
+    for delivery_id in db.session.execute(query.order_by(Delivery.id).execution_options(yield_per=size)).scalars():
+        batch.append(delivery_id)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def release_due(now: datetime | None = None) -> list[int]:
+    """Move scheduled digests whose time has come to queued, with their deliveries; return their ids."""
+    due = db.session.execute(
+        db.select(Digest.id).where(Digest.status == "scheduled", Digest.scheduled_at <= (now or utcnow()))
+    ).scalars()
+    released = []
+    for digest_id in list(due):
+        # Only the process whose UPDATE moves the row from scheduled releases it.
+        claimed = db.session.execute(
+            db.update(Digest).where(Digest.id == digest_id, Digest.status == "scheduled").values(status="queued")
+        )
+        if claimed.rowcount == 1:
+            _snapshot_deliveries(db.session.get(Digest, digest_id))
+            released.append(digest_id)
+        db.session.commit()
+    return released
+
+
+def send_batch(digest_id: int, delivery_ids: list[int]) -> list[int]:
+    """Send the still-queued deliveries among ``delivery_ids``; return those that failed transiently."""
+    digest = db.session.get(Digest, digest_id)
+    if digest is None or digest.status not in ("queued", "sending"):
+        return []
+    _mark_sending(digest)
+    rows = db.session.execute(
+        db.select(Delivery, Subscriber.status, Subscriber.link_version)
+        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        .where(Delivery.id.in_(delivery_ids), Delivery.digest_id == digest_id, Delivery.status == "queued")
+        .order_by(Delivery.id)
+    ).all()
+    factories: dict[int, MessageFactory] = {}
+    retry = []
+    for delivery, subscriber_status, link_version in rows:
+        if subscriber_status != "confirmed":
+            delivery.status = "skipped"
+        else:
+            if delivery.topics not in factories:
+                factories[delivery.topics] = _factory(digest, delivery.topics)
+            if not _deliver(factories[delivery.topics], delivery, link_version):
+                retry.append(delivery.id)
+        db.session.commit()
+    finish_if_done(digest_id)
+    return retry
+
+
+def _mark_sending(digest: Digest) -> None:
+    """Record that the digest started going out (once)."""
+    if digest.status == "queued":
+        digest.status, digest.started_at = "sending", utcnow()
+        db.session.commit()
+
+
+def _factory(digest: Digest, topics: int) -> MessageFactory:
+    """The message factory for one topic variant: rendered, CSS-inlined and encoded once."""
+    subject, rendered = render_variant(digest, topics)
+    config = current_app.config
+    return MessageFactory(
+        rendered,
+        subject=subject,
+        sender=config["MAIL_FROM"],
+        list_id=config.get("LIST_ID"),
+        reply_to=config.get("REPLY_TO"),
+        dkim=dkim_from_config(config),
+    )
+
+
+def _envelope_sender() -> str:
+    """The bare address of BOUNCE_ADDRESS, where bounces go."""
+    return parseaddr(current_app.config["BOUNCE_ADDRESS"])[1]
+
+
+def _ascii(address: str) -> str:
+    """The address as SMTP without SMTPUTF8 takes it (an international domain as punycode)."""
+    if address.isascii():
+        return address
+    return validate_email(address, check_deliverability=False, test_environment=True).ascii_email or address
+
+
+def _deliver(factory: MessageFactory, delivery: Delivery, link_version: int) -> bool:
+    """Build and send one delivery and record the outcome; False when it is worth retrying."""
+    message_id = make_message_id(factory.domain)
+    data = factory.build(
+        to=delivery.email,
+        message_id=message_id,
+        personal=personal_links(delivery.subscriber_id, link_version),
+        list_unsubscribe=list_unsubscribe_header(unsubscribe_url(delivery.subscriber_id, link_version)),
+    )
+    delivery.attempts += 1
+    try:
+        get_transport().send(_envelope_sender(), [_ascii(delivery.email)], data)
+    except PermanentSMTPError as exc:
+        delivery.status, delivery.last_smtp_code, delivery.last_smtp_reply = "failed", exc.code, exc.reply
+        return True
+    except TransientSMTPError as exc:
+        delivery.last_smtp_code, delivery.last_smtp_reply = exc.code, exc.reply
+        return False
+    delivery.status, delivery.message_id, delivery.sent_at = "sent", message_id, utcnow()
+    return True
+
+
+def give_up(digest_id: int, delivery_ids: list[int]) -> None:
+    """Mark deliveries that kept failing transiently as failed, then close the digest if done."""
+    db.session.execute(
+        db.update(Delivery)
+        .where(Delivery.id.in_(delivery_ids), Delivery.digest_id == digest_id, Delivery.status == "queued")
+        .values(status="failed", updated_at=utcnow())
+    )
+    db.session.commit()
+    finish_if_done(digest_id)
+
+
+def finish_if_done(digest_id: int) -> bool:
+    """Mark the digest sent when none of its deliveries is still queued; True if this call did."""
+    pending = db.select(Delivery.id).where(Delivery.digest_id == digest_id, Delivery.status.in_(("queued", "sending")))
+    done = db.session.execute(
+        db.update(Digest)
+        .where(Digest.id == digest_id, Digest.status.in_(("queued", "sending")), ~pending.exists())
+        .values(status="sent", sent_at=utcnow())
+    )
+    db.session.commit()
+    return done.rowcount == 1
+
+
+def send_test_copy(digest_id: int) -> None:
+    """Send a test digest's single copy to its test address; personal links point to the home page."""
+    digest = db.session.get(Digest, digest_id)
+    if digest is None or not digest.is_test or digest.status != "queued":
+        return
+    factory = _factory(digest, ALL_TOPICS)
+    home = current_app.config["BASE_URL"] + "/"
+    message_id = make_message_id(factory.domain)
+    data = factory.build(
+        to=digest.test_to, message_id=message_id, personal={"preferences_url": home, "unsubscribe_url": home}
+    )
+    try:
+        get_transport().send(_envelope_sender(), [_ascii(digest.test_to)], data)
+    except (PermanentSMTPError, TransientSMTPError) as exc:
+        digest.status = "failed"
+        db.session.add(
+            AuditEntry(
+                actor="worker",
+                action="digest.test_failed",
+                target=f"digest:{digest.id}",
+                detail={"smtp_code": exc.code, "smtp_reply": exc.reply},
+            )
+        )
+    else:
+        digest.status, digest.sent_at = "sent", utcnow()
+    db.session.commit()
+
+
+def delivery_counts(digest_id: int) -> dict[str, int]:
+    """How many of the digest's deliveries are in each status."""
+    rows = db.session.execute(
+        db.select(Delivery.status, db.func.count()).where(Delivery.digest_id == digest_id).group_by(Delivery.status)
+    )
+    return {status: count for status, count in rows}
+
+
+def sent_digests(limit: int = 50) -> list[Digest]:
+    """The public archive: sent, non-test digests, newest first."""
+    query = db.select(Digest).where(Digest.status == "sent", Digest.is_test.is_(False))
+    return list(db.session.execute(query.order_by(Digest.sent_at.desc(), Digest.id.desc()).limit(limit)).scalars())
+
+
+def archived_digest(digest_id: int, token_holder: bool) -> Digest | None:
+    """A digest whose page may be shown: a real one that is going or went out, or any one to a token holder."""
+    digest = db.session.get(Digest, digest_id)
+    if digest is None:
+        return None
+    if token_holder or (not digest.is_test and digest.status in ("queued", "sending", "sent")):
+        return digest
+    return None

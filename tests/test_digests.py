@@ -1,0 +1,266 @@
+"""Digests end to end: compose since the last one, snapshot deliveries, send batches, parse the bytes."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from urllib.parse import urlsplit
+from xml.etree import ElementTree
+
+import dkim
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+
+from mailer.content.importer import import_text
+from mailer.digests import service
+from mailer.extensions import db
+from mailer.models import ALL_TOPICS, Delivery, Digest, Subscriber, Topic
+from mailer.tokens import read_token
+from tests.conftest import CaughtMail, wait_until
+
+CONTENT = {
+    "meetings": [
+        {"slug": "smewg-58", "title": "58th SMEWG Meeting", "kind": "working-group", "number": 58,
+         "start_date": "2024-03-04", "end_date": "2024-03-05", "city": "Lima", "economy": "Peru", "status": "held",
+         "link": "https://www.apec.org/"},
+        {"slug": "smemm-30", "title": "30th SME Ministerial Meeting", "kind": "ministerial",
+         "start_date": "2024-09-05", "economy": "Peru", "status": "upcoming"},
+    ],
+    "news": [{"slug": "nine-projects", "title": "Nine projects under way", "published_on": "2023-12-15",
+              "body": "The SMEWG is implementing nine APEC-funded projects."}],
+}  # fmt: skip
+LINK = re.compile(r"https?://[^\s<>\"]+")
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+
+def _subscriber(email: str, topics: int, status: str = "confirmed") -> int:
+    """Add a subscriber straight through the model; return its id."""
+    subscriber = Subscriber(email=email, topics=topics, status=status)
+    db.session.add(subscriber)
+    db.session.commit()
+    return subscriber.id
+
+
+def _purge_queue(app: Flask) -> None:
+    """Drop the send tasks a test queued without a worker to run them."""
+    app.extensions["celery"].control.purge()
+
+
+@pytest.fixture(scope="module")
+def dkim_key() -> tuple[bytes, bytes]:
+    """A test RSA key: (private PEM, the DNS TXT record publishing its public half)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())  # fmt: skip
+    public = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return private, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+
+
+def _links(message: EmailMessage) -> tuple[list[str], list[str]]:
+    """The URLs in the text part and the hrefs in the HTML part."""
+    text = message.get_body(("plain",)).get_content()
+    markup = message.get_body(("html",)).get_content()
+    return LINK.findall(text), [html.unescape(h) for h in re.findall(r'href="([^"]+)"', markup)]
+
+
+def _follow(client: FlaskClient, url: str) -> int:
+    """GET a link of ours through the test client; return the status code."""
+    parts = urlsplit(url)
+    return client.get(parts.path + ("?" + parts.query if parts.query else "")).status_code
+
+
+def test_digest_reaches_each_subscriber_with_their_topics(
+    app: Flask, client: FlaskClient, runner: FlaskCliRunner, mailbox: CaughtMail, celery_worker: object,
+    dkim_key: tuple[bytes, bytes],
+) -> None:  # fmt: skip
+    """A sent digest: right recipients and parts, list headers, DKIM, links that resolve and are personal."""
+    private, record = dkim_key
+    app.config.update(DKIM_DOMAIN="demo.mailer.invalid", DKIM_SELECTOR="test", DKIM_KEY=private)
+    with app.app_context():
+        import_text(json.dumps(CONTENT))
+        a = _subscriber("a@example.org", ALL_TOPICS)
+        b = _subscriber("b@example.org", int(Topic.NEWS))
+        projects_only = _subscriber("p@example.org", int(Topic.PROJECTS))
+        _subscriber("pending@example.org", ALL_TOPICS, status="pending")
+    result = runner.invoke(args=["digest", "send"])
+    assert result.exit_code == 0, result.output
+    digest_id = int(result.stdout.strip())
+    mailbox.wait_for(2)
+    with app.app_context():
+        wait_until(
+            lambda: db.session.execute(db.select(Digest.status).where(Digest.id == digest_id)).scalar() == "sent"
+        )
+        assert db.session.execute(
+            db.select(Delivery.subscriber_id).order_by(Delivery.subscriber_id)
+        ).scalars().all() == [a, b]
+        assert projects_only not in db.session.execute(db.select(Delivery.subscriber_id)).scalars().all()
+    assert sorted(to for _, (to,) in mailbox.envelopes) == ["a@example.org", "b@example.org"]
+    assert {sender for sender, _ in mailbox.envelopes} == {"news@demo.mailer.invalid"}
+
+    (to_a,) = mailbox.to("a@example.org")
+    (to_b,) = mailbox.to("b@example.org")
+    assert to_a.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in to_a.iter_parts()] == ["text/plain", "text/html"]
+    for name in ("From", "To", "Subject", "Date", "Message-ID", "List-Id", "List-Unsubscribe"):
+        assert to_a[name], name
+    assert to_a["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert (
+        re.fullmatch(r"<[^@\s]+@demo\.mailer\.invalid>", to_a["Message-ID"])
+        and to_a["Message-ID"] != to_b["Message-ID"]
+    )
+    assert to_a["Subject"].endswith(": 2 meetings, 1 news item") and to_b["Subject"].endswith(": 1 news item")
+    raw_a = mailbox.raw[mailbox.messages.index(to_a)]
+    assert dkim.verify(raw_a, dnsfunc=lambda name, timeout=5: record)
+
+    text_a, hrefs_a = _links(to_a)
+    assert set(text_a) == set(hrefs_a)
+    ours = [u for u in text_a if u.startswith(app.config["BASE_URL"])]
+    assert {urlsplit(u).path for u in ours} >= {
+        f"/archive/{digest_id}",
+        "/meetings/smewg-58.ics",
+        "/meetings/smemm-30.ics",
+    }
+    assert all(u.startswith("https://") for u in set(text_a) - set(ours))
+    for url in ours:
+        assert _follow(client, url) == 200, url
+    unsubscribe = to_a["List-Unsubscribe"].strip("<>").split(">")[0]
+    assert unsubscribe in ours
+    with app.app_context():
+        assert read_token("unsubscribe", unsubscribe.rsplit("/", 1)[1])[0] == a
+        text_b, _ = _links(to_b)
+        assert read_token("unsubscribe", next(u for u in text_b if "/unsubscribe/" in u).rsplit("/", 1)[1])[0] == b
+    body_b = to_b.get_body(("plain",)).get_content()
+    assert "Nine projects under way" in body_b and "58th SMEWG Meeting" not in body_b
+
+    status = runner.invoke(args=["digest", "status", str(digest_id)])
+    assert f"digest {digest_id}: sent" in status.output and "sent: 2" in status.output
+    assert "queued: 0" in status.output and "failed: 0" in status.output
+    assert to_a["Subject"] in client.get("/archive/").get_data(as_text=True)
+    feed = ElementTree.fromstring(client.get("/archive/feed.atom").data)
+    (entry,) = feed.findall(f"{ATOM}entry")
+    assert entry.find(f"{ATOM}link").get("href").endswith(f"/archive/{digest_id}")
+    again = runner.invoke(args=["digest", "send"])
+    assert again.exit_code != 0 and "nothing new since" in again.output
+
+
+def test_next_digest_holds_only_what_changed_since_the_last(app: Flask, runner: FlaskCliRunner) -> None:
+    """Right after a digest the next is refused as empty; editing one item makes it the only one in the next."""
+    with app.app_context():
+        import_text(json.dumps(CONTENT))
+    first = runner.invoke(args=["digest", "send"])
+    assert first.exit_code == 0, first.output
+    with app.app_context():
+        digest = db.session.get(Digest, int(first.stdout))
+        assert digest.status == "sent" and digest.sent_at  # nobody subscribed: done at once
+        assert [m["slug"] for m in digest.content["meetings"]] == ["smewg-58", "smemm-30"]
+    for args in (["digest", "send"], ["digest", "preview"]):
+        empty = runner.invoke(args=args)
+        assert empty.exit_code != 0 and "nothing new" in empty.output
+    with app.app_context():
+        edited = dict(CONTENT, meetings=[CONTENT["meetings"][0], {**CONTENT["meetings"][1], "status": "held"}])
+        import_text(json.dumps(edited))
+    preview = runner.invoke(args=["digest", "preview"])
+    assert preview.exit_code == 0, preview.output
+    assert "30th SME Ministerial Meeting" in preview.output and "58th SMEWG" not in preview.output
+    assert "NEWS" not in preview.output and "@@personal" not in preview.output
+    second = runner.invoke(args=["digest", "send"])
+    with app.app_context():
+        content = db.session.get(Digest, int(second.stdout)).content
+        assert list(content) == ["meetings"] and content["meetings"][0]["status"] == "held"
+
+
+def test_preview_filters_topics(app: Flask, runner: FlaskCliRunner) -> None:
+    """``--topics news`` previews the news only; an unknown topic is a usage error."""
+    with app.app_context():
+        import_text(json.dumps(CONTENT))
+    news = runner.invoke(args=["digest", "preview", "--topics", "news"])
+    assert news.exit_code == 0 and "Nine projects under way" in news.output and "MEETINGS" not in news.output
+    assert ": 1 news item" in news.output.splitlines()[0]
+    bad = runner.invoke(args=["digest", "preview", "--topics", "news,parties"])
+    assert bad.exit_code == 2 and "unknown topic" in bad.output
+    nothing = runner.invoke(args=["digest", "preview", "--topics", "projects"])
+    assert nothing.exit_code != 0 and "nothing new" in nothing.output
+
+
+def test_batch_skips_the_unsubscribed_records_failures_and_never_sends_twice(app: Flask, mailbox: CaughtMail) -> None:
+    """Unsubscribed after creation: skipped; a 550: failed with the reply; a re-run sends nothing again."""
+    with app.app_context():
+        import_text(json.dumps(CONTENT))
+        ids = [_subscriber(f"{n}@example.org", ALL_TOPICS) for n in ("ok", "gone", "left")]
+        digest = service.create_digest()
+        _purge_queue(app)
+        db.session.execute(db.update(Subscriber).where(Subscriber.id == ids[2]).values(status="unsubscribed"))
+        db.session.commit()
+        mailbox.reply = lambda sender, to: "550 5.1.1 no such user" if to == ["gone@example.org"] else None
+        batch = db.session.execute(db.select(Delivery.id).where(Delivery.digest_id == digest.id)).scalars().all()
+        assert service.send_batch(digest.id, batch) == []
+        assert service.send_batch(digest.id, batch) == []
+        rows = {d.email: d for d in db.session.execute(db.select(Delivery)).scalars()}
+        assert (rows["ok@example.org"].status, rows["ok@example.org"].attempts) == ("sent", 1)
+        assert rows["ok@example.org"].message_id and rows["ok@example.org"].sent_at
+        gone = rows["gone@example.org"]
+        assert (gone.status, gone.last_smtp_code, gone.attempts) == ("failed", 550, 1)
+        assert "no such user" in gone.last_smtp_reply
+        assert rows["left@example.org"].status == "skipped"
+        assert db.session.get(Digest, digest.id).status == "sent"
+        assert service.delivery_counts(digest.id) == {"sent": 1, "failed": 1, "skipped": 1}
+    assert len(mailbox.messages) == 1
+
+
+def test_test_send_goes_to_one_address_and_moves_no_watermark(
+    app: Flask, client: FlaskClient, runner: FlaskCliRunner, mailbox: CaughtMail, celery_worker: object
+) -> None:
+    """``--test-to`` sends one [TEST] copy whose archive link works only with its token."""
+    with app.app_context():
+        import_text(json.dumps(CONTENT))
+        _subscriber("reader@example.org", ALL_TOPICS)
+    bad = runner.invoke(args=["digest", "send", "--test-to", "x@example.org\r\nBcc: y@example.org"])
+    assert bad.exit_code != 0 and "not a valid email address" in bad.output
+    result = runner.invoke(args=["digest", "send", "--test-to", "editor@example.org"])
+    assert result.exit_code == 0, result.output
+    (message,) = mailbox.wait_for(1)
+    assert message["To"] == "editor@example.org" and message["Subject"].startswith("[TEST] ")
+    archive = next(u for u in _links(message)[0] if "/archive/" in u)
+    assert "?t=" in archive and _follow(client, archive) == 200
+    assert client.get(urlsplit(archive).path).status_code == 404
+    assert client.get(urlsplit(archive).path + "?t=forged").status_code == 404
+    with app.app_context():
+        wait_until(lambda: db.session.execute(db.select(Digest.status)).scalar() == "sent")
+        digest = db.session.execute(db.select(Digest)).scalar_one()
+        assert digest.is_test and digest.test_to == "editor@example.org"
+        assert db.session.execute(db.select(db.func.count()).select_from(Delivery)).scalar() == 0
+    assert "No digest has been sent yet" in client.get("/archive/").get_data(as_text=True)
+    assert runner.invoke(args=["digest", "preview"]).exit_code == 0
+
+
+def test_scheduled_digest_is_released_when_due(app: Flask, runner: FlaskCliRunner, tmp_path: Path) -> None:
+    """``--at`` schedules without deliveries; when due, release_due snapshots them and queues it."""
+    with app.app_context():
+        import_text(json.dumps(CONTENT))
+        _subscriber("reader@example.org", ALL_TOPICS)
+    past = runner.invoke(args=["digest", "send", "--at", "2020-01-01T09:00"])
+    assert past.exit_code != 0 and "not in the future" in past.output
+    assert runner.invoke(args=["digest", "send", "--at", "tomorrow"]).exit_code == 2
+    at = datetime.now(UTC) + timedelta(hours=2)
+    result = runner.invoke(args=["digest", "send", "--at", at.isoformat()])
+    assert result.exit_code == 0, result.output
+    digest_id = int(result.stdout)
+    with app.app_context():
+        digest = db.session.get(Digest, digest_id)
+        assert digest.status == "scheduled" and abs(digest.scheduled_at - at) < timedelta(seconds=1)
+        assert service.release_due() == []
+        assert service.release_due(now=at + timedelta(seconds=1)) == [digest_id]
+        assert service.release_due(now=at + timedelta(seconds=1)) == []
+        db.session.expire_all()
+        assert db.session.get(Digest, digest_id).status == "queued"
+        assert service.delivery_counts(digest_id) == {"queued": 1}
+    beat = app.extensions["celery"].conf.beat_schedule
+    assert any(entry["task"] == "mailer.digests.release_scheduled" for entry in beat.values())

@@ -1,0 +1,93 @@
+"""The digest email against golden files, and the public archive pages and Atom feed."""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from xml.etree import ElementTree
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from mailer.digests.compose import render_content
+from mailer.extensions import db
+from mailer.models import ALL_TOPICS, Digest
+
+GOLDEN = Path(__file__).parent / "golden"
+ATOM = "{http://www.w3.org/2005/Atom}"
+CONTENT = {
+    "meetings": [
+        {"slug": "smewg-58", "title": "58th SMEWG Meeting", "kind": "working-group", "number": 58,
+         "start_date": "2024-03-04", "end_date": "2024-03-05", "city": "Lima", "economy": "Peru",
+         "status": "held", "summary": "Held alongside SOM1.", "link": "https://www.apec.org/", "demo": True},
+    ],
+    "projects": [
+        {"slug": "toolkit", "title": "Digital trade toolkit", "reference": "SME 01 2023", "status": "implementing",
+         "funding_source": "APEC-funded", "year": 2023, "summary": None, "link": None, "demo": False},
+    ],
+    "news": [
+        {"slug": "nine", "title": "Nine projects & four more", "published_on": "2023-12-15",
+         "body": "Nine are under way.\n\nFour more were endorsed <in 2023>.", "demo": False},
+    ],
+}  # fmt: skip
+
+
+def _normalised(text: str, base_url: str) -> str:
+    """The rendered part with its volatile values (base URL, digest id) replaced."""
+    return re.sub(r"/archive/\d+", "/archive/ID", text.replace(base_url, "https://mailer.example"))
+
+
+def _check_golden(name: str, actual: str) -> None:
+    """Compare with tests/golden/NAME; UPDATE_GOLDEN=1 rewrites the file instead (review the diff by eye)."""
+    path = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN"):
+        path.write_text(actual)
+    assert actual == path.read_text(), f"{name} changed; rerun with UPDATE_GOLDEN=1 and review the diff"
+
+
+def test_digest_email_matches_golden_files(app: Flask) -> None:
+    """One rendered digest (all topics), text and HTML, equals the reviewed golden copies."""
+    with app.app_context():
+        when = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+        subject, rendered = render_content(CONTENT, ALL_TOPICS, when, app.config["BASE_URL"] + "/archive/7")
+    assert subject == "SMEWG News (demo) — November 2026: 1 meeting, 1 project, 1 news item"
+    _check_golden("digest.txt", _normalised(rendered.text, app.config["BASE_URL"]))
+    _check_golden("digest.html", _normalised(rendered.html, app.config["BASE_URL"]))
+    assert '<html lang="en">' in rendered.html and "<img" not in rendered.html
+    assert re.search(r'<h2 style="[^"]*color: #0b5cad', rendered.html), "CSS is inlined"
+    assert "@media (max-width: 620px)" in rendered.html and "Four more were endorsed &lt;in 2023&gt;." in rendered.html
+
+
+def _digest(status: str, is_test: bool = False) -> int:
+    """A digest row in ``status`` carrying CONTENT."""
+    now = datetime.now(UTC)
+    digest = Digest(
+        subject=f"Digest {status}{' test' if is_test else ''}", status=status, is_test=is_test, until=now,
+        content=CONTENT, topics=ALL_TOPICS, sent_at=now if status == "sent" else None,
+    )  # fmt: skip
+    db.session.add(digest)
+    db.session.commit()
+    return digest.id
+
+
+def test_archive_lists_only_sent_public_digests(app: Flask, client: FlaskClient) -> None:
+    """The list and feed hold sent non-test digests; a page shows only digests that went or are going out."""
+    with app.app_context():
+        sent, queued = _digest("sent"), _digest("queued")
+        scheduled, test = _digest("scheduled"), _digest("sent", is_test=True)
+    index = client.get("/archive/").get_data(as_text=True)
+    assert "Digest sent" in index and "Digest queued" not in index and "Digest sent test" not in index
+    page = client.get(f"/archive/{sent}").get_data(as_text=True)
+    assert "58th SMEWG Meeting" in page and "4–5 March 2024" in page and "/meetings/smewg-58.ics" in page
+    assert client.get(f"/archive/{queued}").status_code == 200
+    for hidden in (f"/archive/{scheduled}", f"/archive/{test}", "/archive/999999", "/archive/abc"):
+        assert client.get(hidden).status_code == 404, hidden
+    response = client.get("/archive/feed.atom")
+    assert response.mimetype == "application/atom+xml"
+    feed = ElementTree.fromstring(response.data)
+    (entry,) = feed.findall(f"{ATOM}entry")
+    assert entry.findtext(f"{ATOM}title") == "Digest sent"
+    assert entry.findtext(f"{ATOM}id").endswith(f"/archive/{sent}")
+    assert "Nine projects & four more" in entry.findtext(f"{ATOM}summary")
