@@ -124,6 +124,13 @@ def test_cli_rejects_a_bad_file_with_nonzero_exit(app: Flask, runner: FlaskCliRu
     assert "nothing imported" in result.output and "content.json:17: meetings[1].kind" in result.output
     missing = runner.invoke(args=["content", "import", str(tmp_path / "nope.json")])
     assert missing.exit_code != 0 and "cannot read the file" in missing.output
+    huge = tmp_path / "huge.json"
+    huge.write_bytes(b'{"news": []}' + b" " * 5 * 1024 * 1024)
+    latin = tmp_path / "latin.json"
+    latin.write_bytes(b'{"news": [\n{"slug": "caf\xe9"}]}')
+    for path, words in ((huge, "larger than 5 MB"), (latin, "latin.json:2: the file is not UTF-8")):
+        refused = runner.invoke(args=["content", "import", str(path)])
+        assert refused.exit_code != 0 and words in refused.output, refused.output
     with app.app_context():
         assert _counts() == (0, 0, 0, 0)
 

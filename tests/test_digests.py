@@ -215,6 +215,26 @@ def test_batch_skips_the_unsubscribed_records_failures_and_never_sends_twice(app
     assert len(mailbox.messages) == 1
 
 
+def test_transient_failure_stays_queued_until_given_up(app: Flask, mailbox: CaughtMail) -> None:
+    """A 451 leaves the delivery queued with the reply, for the task to retry; giving up marks it failed."""
+    with app.app_context():
+        import_text(json.dumps(CONTENT))
+        _subscriber("busy@example.org", ALL_TOPICS)
+        digest = service.create_digest()
+        _purge_queue(app)
+        (delivery_id,) = db.session.execute(db.select(Delivery.id)).scalars()
+        mailbox.reply = lambda sender, to: "451 4.3.0 try again later"
+        assert service.send_batch(digest.id, [delivery_id]) == [delivery_id]
+        delivery = db.session.get(Delivery, delivery_id)
+        assert (delivery.status, delivery.attempts, delivery.last_smtp_code) == ("queued", 1, 451)
+        assert db.session.get(Digest, digest.id).status == "sending"
+        service.give_up(digest.id, [delivery_id])
+        db.session.expire_all()
+        assert db.session.get(Delivery, delivery_id).status == "failed"
+        assert db.session.get(Digest, digest.id).status == "sent"
+    assert mailbox.messages == []
+
+
 def test_test_send_goes_to_one_address_and_moves_no_watermark(
     app: Flask, client: FlaskClient, runner: FlaskCliRunner, mailbox: CaughtMail, celery_worker: object
 ) -> None:
