@@ -48,16 +48,20 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Mount the public pages and, in the embedded default only, the caught-mail pages."""
+    from .api.views import bp as api_bp
     from .content.views import bp as content_bp
     from .digests.views import bp as archive_bp
     from .main.errors import register_error_pages
     from .main.views import bp as main_bp
     from .staff.views import bp as staff_bp
+    from .subscriptions.views import bp as subscriptions_bp
 
     app.register_blueprint(main_bp)
+    app.register_blueprint(staff_bp)
+    app.register_blueprint(subscriptions_bp)
+    app.register_blueprint(api_bp)
     app.register_blueprint(content_bp)
     app.register_blueprint(archive_bp)
-    app.register_blueprint(staff_bp)
     register_error_pages(app)
     if app.config["EMBEDDED"]:
         from .dev.views import bp as dev_bp

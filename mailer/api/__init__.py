@@ -1,0 +1,1 @@
+"""The JSON API for the organisation's own site (``/api/v1``)."""

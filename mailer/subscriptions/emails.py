@@ -1,0 +1,64 @@
+"""The emails the subscription lifecycle sends: the confirmation and "already subscribed".
+
+Each one is a ``templates/email/NAME.{txt,html}`` pair rendered and built by ``mailer.mail``
+with the list headers every email carries (List-Id, List-Unsubscribe, List-Unsubscribe-Post),
+DKIM-signed when DKIM is configured, sent with BOUNCE_ADDRESS as the envelope sender.
+"""
+
+from __future__ import annotations
+
+from email.utils import parseaddr
+from typing import Any
+
+from flask import current_app
+
+from .. import mail
+from ..models import Subscriber, Topic
+from .links import confirm_url, list_unsubscribe_header, personal_links
+
+DEFAULT_ORG_NAME = "SMEWG News"
+
+
+def org_name() -> str:
+    """The organisation's name as emails show it: MAIL_FROM's display name."""
+    return parseaddr(current_app.config["MAIL_FROM"])[0] or DEFAULT_ORG_NAME
+
+
+def _send(subscriber: Subscriber, template: str, subject: str, context: dict[str, Any]) -> None:
+    """Render ``template`` for ``subscriber`` and send it; raise the transport's SMTP errors."""
+    config = current_app.config
+    rendered = mail.render_email(template, org_name=org_name(), **context)
+    factory = mail.MessageFactory(
+        rendered,
+        subject=subject,
+        sender=config["MAIL_FROM"],
+        list_id=config.get("LIST_ID"),
+        reply_to=config.get("REPLY_TO"),
+        dkim=mail.dkim_from_config(config),
+    )
+    links = personal_links(subscriber.id, subscriber.link_version)
+    data = factory.build(
+        to=subscriber.email,
+        message_id=mail.make_message_id(factory.domain),
+        personal=links,
+        list_unsubscribe=list_unsubscribe_header(links["unsubscribe_url"]),
+    )
+    mail.get_transport().send(parseaddr(config["BOUNCE_ADDRESS"])[1], [subscriber.email], data)
+
+
+def send_confirmation(subscriber: Subscriber) -> None:
+    """Email a pending subscriber the link that confirms the subscription."""
+    days = max(1, int(current_app.config["CONFIRM_MAX_AGE"]) // 86400)
+    context = {
+        "confirm_url": confirm_url(subscriber.id, subscriber.confirm_nonce or ""),
+        "topics": Topic(subscriber.topics).to_names(),
+        "valid_for": f"{days} day{'s' if days != 1 else ''}",
+        "recipient_name": subscriber.name,
+    }
+    _send(subscriber, "confirm", f"Please confirm your subscription to {org_name()}", context)
+
+
+def send_already_subscribed(subscriber: Subscriber) -> None:
+    """Tell a confirmed subscriber who subscribed again that nothing needed doing."""
+    context = {"topics": Topic(subscriber.topics).to_names(), "recipient_name": subscriber.name}
+    _send(subscriber, "already_subscribed", f"You are already subscribed to {org_name()}", context)

@@ -1,0 +1,98 @@
+"""The public forms: subscribe and preferences (the one-button pages need no form class).
+
+Field checks call the service's ``clean_*`` functions, so the form, the widget and the JSON
+API accept and refuse exactly the same input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask_wtf import FlaskForm
+from wtforms import EmailField, Field, SelectMultipleField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from ..models import Topic
+from .service import (
+    MAX_EMAIL,
+    MAX_NAME,
+    InvalidInput,
+    SubscriptionRequest,
+    clean_email,
+    clean_name,
+    clean_topics,
+)
+
+TOPIC_LABELS = {"meetings": "Meetings", "projects": "Projects", "news": "News"}
+TOPIC_CHOICES = [SelectChoice(name, TOPIC_LABELS[name]) for name in Topic.names()]
+
+
+def _checked_by(clean: Callable[[Any], object]) -> Callable[[FlaskForm, Field], None]:
+    """A WTForms validator that runs one of the service's ``clean_*`` functions."""
+
+    def validate(form: FlaskForm, field: Field) -> None:
+        """Turn the service's InvalidInput into a form error on ``field``."""
+        try:
+            clean(field.data)
+        except InvalidInput as exc:
+            raise ValidationError(exc.message) from None
+
+    return validate
+
+
+class TopicsField(SelectMultipleField):
+    """Topic checkboxes whose values are checked by ``clean_topics``, like the API's."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+    def pre_validate(self, form: FlaskForm) -> None:
+        """Leave the choice check to the ``clean_topics`` validator (one message for both)."""
+
+
+def _topics_field(default: list[str]) -> TopicsField:
+    """The topics checkboxes, every topic ticked unless ``default`` says otherwise."""
+    return TopicsField(
+        "Topics",
+        choices=TOPIC_CHOICES,
+        default=default,
+        validators=[_checked_by(clean_topics)],
+    )
+
+
+class SubscribeForm(FlaskForm):
+    """Email, optional name, topics, and a honeypot field that people never see."""
+
+    email = EmailField(
+        "Email address",
+        validators=[_checked_by(clean_email)],
+        render_kw={"autocomplete": "email", "maxlength": MAX_EMAIL, "inputmode": "email"},
+    )
+    name = StringField(
+        "Name (optional)",
+        validators=[_checked_by(clean_name)],
+        render_kw={"autocomplete": "name", "maxlength": MAX_NAME},
+    )
+    topics = _topics_field(list(Topic.names()))
+    # Hidden from people (and screen readers); bots that fill in every field fill this one too.
+    website = StringField("Leave this field empty", render_kw={"autocomplete": "off", "tabindex": "-1"})
+
+    def subscription_request(self) -> SubscriptionRequest:
+        """The checked request; call only after ``validate()`` succeeded."""
+        return SubscriptionRequest(
+            clean_email(self.email.data), clean_name(self.name.data), clean_topics(self.topics.data)
+        )
+
+
+class PreferencesForm(FlaskForm):
+    """Name and topics of one subscriber."""
+
+    name = StringField(
+        "Name (optional)",
+        validators=[_checked_by(clean_name)],
+        render_kw={"autocomplete": "name", "maxlength": MAX_NAME},
+    )
+    topics = _topics_field([])

@@ -1,0 +1,338 @@
+"""The subscription rules: input checks, double opt-in, preferences, unsubscribe, consent log.
+
+Every change of a subscriber's status happens here, in one transaction together with its
+consent event. Emails are enqueued only after that transaction committed. State changes
+reached through links are conditional UPDATEs, so a double click or two web processes
+racing each other change the row once and log one event.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+from sqlalchemy import func, update
+from sqlalchemy.exc import IntegrityError
+
+from ..extensions import db
+from ..models import ConsentEvent, Subscriber, SubscriberStatus, Topic, utcnow
+from ..tokens import TokenExpired, TokenInvalid, read_token
+from . import tasks
+from .limits import allow_confirmation_to
+
+MAX_EMAIL = 254
+MAX_NAME = 200
+IP_SIZE = ConsentEvent.__table__.c.ip.type.length
+USER_AGENT_SIZE = ConsentEvent.__table__.c.user_agent.type.length
+
+#: Shown next to every subscribe form; CONSENT_VERSION names the wording in force.
+CONSENT_SENTENCE = (
+    "I agree to receive the newsletter about the topics I chose at this address. "
+    "I can change my topics or unsubscribe at any time with the link in every email."
+)
+
+PENDING = SubscriberStatus.PENDING.value
+CONFIRMED = SubscriberStatus.CONFIRMED.value
+UNSUBSCRIBED = SubscriberStatus.UNSUBSCRIBED.value
+SUPPRESSED = SubscriberStatus.SUPPRESSED.value
+
+
+class InvalidInput(ValueError):
+    """User input that cannot be used; ``field`` names the input, the message says why."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class RateLimited(Exception):
+    """Too many confirmation emails asked for this address recently; nothing was sent."""
+
+
+class LinkError(Exception):
+    """A link from an email that cannot be used, and why: the page and its status follow from it.
+
+    ``invalid``: malformed, tampered, another purpose or an unknown subscriber (404);
+    ``expired``: a genuine confirmation link past CONFIRM_MAX_AGE (410); ``used``: a
+    confirmation link used already or replaced by a newer email (410); ``revoked``: a
+    preferences or unsubscribe link issued before the links were revoked (410).
+    """
+
+    STATUS = {"invalid": 404, "expired": 410, "used": 410, "revoked": 410}
+
+    def __init__(self, reason: str = "invalid") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = self.STATUS[reason]
+
+
+@dataclass(frozen=True)
+class Consent:
+    """Who asked, from where and through what: recorded with every consent event."""
+
+    source: str
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+@dataclass(frozen=True)
+class SubscriptionRequest:
+    """A checked subscribe request: normalised address, optional name, chosen topics."""
+
+    email: str
+    name: str | None
+    topics: Topic
+
+
+def clean_email(raw: object) -> str:
+    """Return the normalised address; raise InvalidInput in plain words."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise InvalidInput("email", "Enter your email address.")
+    if "\r" in raw or "\n" in raw:
+        raise InvalidInput("email", "The email address must be on one line.")
+    if len(raw.strip()) > MAX_EMAIL:
+        raise InvalidInput("email", f"The email address is too long (at most {MAX_EMAIL} characters).")
+    try:
+        checked = validate_email(
+            raw.strip(),
+            check_deliverability=bool(current_app.config["CHECK_DELIVERABILITY"]),
+            allow_smtputf8=False,
+            test_environment=False,
+        )
+    except EmailNotValidError as exc:
+        raise InvalidInput("email", f"This is not a valid email address: {exc}") from None
+    return checked.normalized
+
+
+def clean_name(raw: object) -> str | None:
+    """Return the trimmed name or None; raise InvalidInput when it is too long or not one line."""
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise InvalidInput("name", "The name must be text.")
+    if any(ord(c) < 32 or ord(c) == 127 for c in raw):
+        raise InvalidInput("name", "The name must be on one line.")
+    name = raw.strip()
+    if len(name) > MAX_NAME:
+        raise InvalidInput("name", f"The name is too long (at most {MAX_NAME} characters).")
+    return name or None
+
+
+def clean_topics(raw: object) -> Topic:
+    """Return the topic mask for a list of topic names; at least one known topic is required."""
+    if not isinstance(raw, (list, tuple)) or not all(isinstance(t, str) for t in raw):
+        raise InvalidInput("topics", "Topics must be a list of topic names.")
+    try:
+        topics = Topic.from_names(list(raw))
+    except ValueError:
+        raise InvalidInput("topics", f"Choose topics among: {', '.join(Topic.names())}.") from None
+    if not topics:
+        raise InvalidInput("topics", "Choose at least one topic.")
+    return topics
+
+
+def find_subscriber(email: str) -> Subscriber | None:
+    """The subscriber for ``email`` regardless of case, or None."""
+    return db.session.execute(
+        db.select(Subscriber).where(func.lower(Subscriber.email) == email.lower())
+    ).scalar_one_or_none()
+
+
+def request_subscription(req: SubscriptionRequest, consent: Consent) -> None:
+    """Act on a subscribe request the same way, as seen from outside, whatever the address's state.
+
+    New, pending and unsubscribed addresses get a (fresh) confirmation email, a confirmed
+    one gets an "already subscribed" email, a suppressed one gets nothing. Raise RateLimited
+    (before any change) when this address asked too often, whatever its state.
+    """
+    if not allow_confirmation_to(req.email):
+        raise RateLimited(req.email)
+    existing = find_subscriber(req.email)
+    previous = existing.status if existing else "new"
+    if previous == SUPPRESSED:
+        return
+    subscriber = existing or _insert_pending(req)
+    if previous != CONFIRMED:
+        _make_pending(subscriber, req)
+    _log(subscriber, "subscribe", consent, {"previous_status": previous, "topics": Topic(req.topics).to_names()})
+    db.session.commit()
+    if previous == CONFIRMED:
+        tasks.send_already_subscribed_email.delay(subscriber.id)
+    else:
+        tasks.send_confirmation_email.delay(subscriber.id)
+
+
+def _insert_pending(req: SubscriptionRequest) -> Subscriber:
+    """Insert a pending subscriber, or return the row a concurrent request inserted first."""
+    subscriber = Subscriber(email=req.email, name=req.name, topics=int(req.topics), status=PENDING)
+    db.session.add(subscriber)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        existing = find_subscriber(req.email)
+        if existing is None:
+            raise
+        return existing
+    return subscriber
+
+
+def _make_pending(subscriber: Subscriber, req: SubscriptionRequest) -> None:
+    """Put the request's choices on ``subscriber`` and issue a new confirmation nonce."""
+    subscriber.status = PENDING
+    subscriber.name = req.name
+    subscriber.topics = int(req.topics)
+    subscriber.confirm_nonce = secrets.token_hex(16)
+    subscriber.unsubscribed_at = None
+
+
+def _log(subscriber: Subscriber, event: str, consent: Consent, detail: dict[str, Any] | None = None) -> None:
+    """Add one consent event for ``subscriber`` to the session."""
+    db.session.add(
+        ConsentEvent(
+            subscriber=subscriber,
+            event=event,
+            occurred_at=utcnow(),
+            ip=(consent.ip or None) and consent.ip[:IP_SIZE],
+            user_agent=(consent.user_agent or None) and consent.user_agent[:USER_AGENT_SIZE],
+            consent_version=current_app.config["CONSENT_VERSION"],
+            source=consent.source,
+            detail=detail,
+        )
+    )
+
+
+def _payload(purpose: str, token: str, max_age: int | None = None) -> tuple[int, str | int]:
+    """The [subscriber_id, value] payload of a link token; raise LinkError when unusable."""
+    try:
+        payload = read_token(purpose, token, max_age=max_age)
+    except TokenExpired:
+        raise LinkError("expired") from None
+    except TokenInvalid:
+        raise LinkError() from None
+    if not (isinstance(payload, list) and len(payload) == 2 and type(payload[0]) is int):
+        raise LinkError()
+    return payload[0], payload[1]
+
+
+def _subscriber(subscriber_id: int) -> Subscriber:
+    """The subscriber a genuine link names; raise LinkError when it no longer exists."""
+    subscriber = db.session.get(Subscriber, subscriber_id)
+    if subscriber is None:
+        raise LinkError()
+    return subscriber
+
+
+def subscriber_to_confirm(token: str) -> tuple[Subscriber, str]:
+    """The pending subscriber and nonce a confirmation link is for; raise LinkError otherwise."""
+    subscriber_id, nonce = _payload("confirm", token, max_age=int(current_app.config["CONFIRM_MAX_AGE"]))
+    subscriber = _subscriber(subscriber_id)
+    current = subscriber.confirm_nonce
+    if subscriber.status != PENDING or not current or not secrets.compare_digest(current, str(nonce)):
+        raise LinkError("used")
+    return subscriber, str(nonce)
+
+
+def subscriber_from_link(purpose: str, token: str) -> Subscriber:
+    """The subscriber a preferences ("manage") or "unsubscribe" link is for; raise LinkError."""
+    subscriber_id, version = _payload(purpose, token)
+    subscriber = _subscriber(subscriber_id)
+    if type(version) is not int or version != subscriber.link_version:
+        raise LinkError("revoked")
+    return subscriber
+
+
+def _change(subscriber: Subscriber, condition: Any, values: dict[str, Any]) -> bool:
+    """UPDATE ``subscriber`` with ``values`` only while ``condition`` holds; True when it did."""
+    result = db.session.execute(
+        update(Subscriber).where(Subscriber.id == subscriber.id, condition).values(**values, updated_at=utcnow())
+    )
+    return result.rowcount == 1
+
+
+def confirm_subscription(token: str, consent: Consent) -> Subscriber:
+    """Confirm the subscription a confirmation link is for; the link cannot be used again."""
+    subscriber, nonce = subscriber_to_confirm(token)
+    changed = _change(
+        subscriber,
+        (Subscriber.status == PENDING) & (Subscriber.confirm_nonce == nonce),
+        {"status": CONFIRMED, "confirm_nonce": None, "confirmed_at": utcnow(), "unsubscribed_at": None},
+    )
+    if not changed:
+        db.session.rollback()
+        raise LinkError("used")
+    _log(subscriber, "confirm", consent, {"topics": Topic(subscriber.topics).to_names()})
+    db.session.commit()
+    return subscriber
+
+
+def can_change_preferences(subscriber: Subscriber) -> bool:
+    """Preferences apply to subscribers who are waiting to confirm or confirmed."""
+    return subscriber.status in (PENDING, CONFIRMED)
+
+
+def update_preferences(subscriber: Subscriber, name: str | None, topics: Topic, consent: Consent) -> bool:
+    """Change name and topics and log the change; False when nothing changed."""
+    before = {"name": subscriber.name, "topics": Topic(subscriber.topics).to_names()}
+    after = {"name": name, "topics": Topic(topics).to_names()}
+    if before == after or not can_change_preferences(subscriber):
+        return False
+    subscriber.name = name
+    subscriber.topics = int(topics)
+    _log(
+        subscriber,
+        "preferences",
+        consent,
+        {"topics": after["topics"], "previous_topics": before["topics"], "name_changed": before["name"] != name},
+    )
+    db.session.commit()
+    return True
+
+
+def unsubscribe(subscriber: Subscriber, consent: Consent) -> bool:
+    """Stop every email to ``subscriber`` at once; False when it was not subscribed (harmless)."""
+    previous = subscriber.status
+    changed = _change(
+        subscriber,
+        Subscriber.status.in_((PENDING, CONFIRMED)),
+        {"status": UNSUBSCRIBED, "unsubscribed_at": utcnow(), "confirm_nonce": None},
+    )
+    if changed:
+        _log(subscriber, "unsubscribe", consent, {"previous_status": previous})
+    db.session.commit()
+    return changed
+
+
+def can_resubscribe(subscriber: Subscriber) -> bool:
+    """The undo applies to an unsubscribed address whose owner had confirmed it before."""
+    return subscriber.status == UNSUBSCRIBED and subscriber.confirmed_at is not None
+
+
+def resubscribe(subscriber: Subscriber, consent: Consent) -> bool:
+    """Undo an unsubscribe from the link in an email; False when there was nothing to undo."""
+    changed = _change(
+        subscriber,
+        (Subscriber.status == UNSUBSCRIBED) & Subscriber.confirmed_at.is_not(None),
+        {"status": CONFIRMED, "unsubscribed_at": None},
+    )
+    if changed:
+        _log(subscriber, "resubscribe", consent, {"topics": Topic(subscriber.topics).to_names()})
+    db.session.commit()
+    return changed
+
+
+def record_hard_bounce(subscriber_id: int, reply: str) -> None:
+    """Suppress an address whose server refused our email permanently (5xx)."""
+    subscriber = db.session.get(Subscriber, subscriber_id)
+    if subscriber is None or subscriber.status == SUPPRESSED:
+        return
+    previous = subscriber.status
+    subscriber.status = SUPPRESSED
+    subscriber.suppressed_reason = reply[:1000]
+    subscriber.confirm_nonce = None
+    _log(subscriber, "suppress", Consent(source="bounce"), {"previous_status": previous, "reply": reply[:500]})
+    db.session.commit()

@@ -1,0 +1,390 @@
+"""The subscription lifecycle as a person goes through it, with a real worker, Redis and SMTP server."""
+
+from __future__ import annotations
+
+import time
+from email.utils import parseaddr
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from itsdangerous import TimestampSigner
+
+from mailer.extensions import db
+from mailer.models import Subscriber, SubscriberStatus, Topic
+from tests.conftest import CaughtMail, csrf_token
+from tests.subscribing import add_subscriber, events, link_in, snapshot, subscribe, subscriber, text_of
+
+
+def test_whole_lifecycle(app: Flask, client: FlaskClient, mailbox: CaughtMail, celery_worker: object) -> None:
+    """Subscribe, confirm from the email, change topics, unsubscribe, undo, one-click: each step as seen."""
+    answer = subscribe(client, "Ann.Lee@Example.ORG", topics=("meetings", "projects"), name="Ann Lee")
+    assert answer.status_code == 303 and answer.headers["Location"] == "/subscribe/check-inbox"
+    assert "Check your inbox" in client.get(answer.headers["Location"]).get_data(as_text=True)
+    assert subscriber(app, "ann.lee@example.org").status == "pending"
+
+    (message,) = mailbox.wait_for(1)
+    assert message["To"] == "Ann.Lee@example.org"
+    assert "confirm" in message["Subject"].lower()
+    assert message.is_multipart() and message.get_body(("html",)) is not None
+    assert message["Message-ID"] and message["List-Id"]
+    assert message["List-Unsubscribe"].startswith("<http://127.0.0.1:5000/subscriptions/unsubscribe/")
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert mailbox.envelopes[0] == (parseaddr(app.config["BOUNCE_ADDRESS"])[1], ["Ann.Lee@example.org"])
+    assert "Hello Ann Lee" in text_of(message) and "7 days" in text_of(message)
+
+    # The link opens a page; only its button confirms.
+    confirm = link_in(message, "confirm")
+    before = snapshot(app)
+    page = client.get(confirm)
+    assert page.status_code == 200 and "Ann.Lee@example.org" in page.get_data(as_text=True)
+    assert snapshot(app) == before
+    done = client.post(confirm, data={"csrf_token": csrf_token(page.get_data(as_text=True))})
+    assert done.status_code == 200 and "You are subscribed" in done.get_data(as_text=True)
+    assert subscriber(app, "ann.lee@example.org").status == "confirmed"
+
+    # Preferences from the link in the email: change topics and name.
+    manage = link_in(message, "manage")
+    page = client.get(manage)
+    assert page.status_code == 200 and 'value="Ann Lee"' in page.get_data(as_text=True)
+    token = csrf_token(page.get_data(as_text=True))
+    saved = client.post(manage, data={"csrf_token": token, "name": "Ann B. Lee", "topics": ["news"]})
+    assert saved.status_code == 303
+    assert "Your preferences are saved." in client.get(saved.headers["Location"]).get_data(as_text=True)
+    row = subscriber(app, "ann.lee@example.org")
+    assert (row.name, Topic(row.topics).to_names()) == ("Ann B. Lee", ["news"])
+
+    # Choosing no topic is refused with the way out: unsubscribe instead.
+    before = snapshot(app)
+    refused = client.post(manage, data={"csrf_token": token, "name": "Ann"})
+    assert refused.status_code == 400
+    assert "Choose at least one topic" in refused.get_data(as_text=True)
+    assert "unsubscribe instead" in refused.get_data(as_text=True)
+    assert snapshot(app) == before
+
+    # Unsubscribe from the link: the page's button, then undo.
+    unsubscribe = link_in(message, "unsubscribe")
+    page = client.get(unsubscribe)
+    assert page.status_code == 200 and "Stop all emails" in page.get_data(as_text=True)
+    assert snapshot(app) == before
+    gone = client.post(unsubscribe)
+    assert gone.status_code == 200 and "You are unsubscribed" in gone.get_data(as_text=True)
+    row = subscriber(app, "ann.lee@example.org")
+    assert row.status == "unsubscribed" and row.unsubscribed_at is not None
+    undo = client.post(
+        unsubscribe.replace("/unsubscribe/", "/resubscribe/"),
+        data={"csrf_token": csrf_token(gone.get_data(as_text=True))},
+    )
+    assert undo.status_code == 200 and "You are subscribed again" in undo.get_data(as_text=True)
+    assert subscriber(app, "ann.lee@example.org").status == "confirmed"
+
+    # RFC 8058 one-click from a mail client: no cookies, no CSRF token, 200 without redirect; both encodings.
+    mail_client = app.test_client(use_cookies=False)
+    for encoding in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        answer = mail_client.post(unsubscribe, data={"List-Unsubscribe": "One-Click"}, content_type=encoding)
+        assert answer.status_code == 200 and "Location" not in answer.headers
+        assert subscriber(app, "ann.lee@example.org").status == "unsubscribed"
+        client.post(
+            unsubscribe.replace("/unsubscribe/", "/resubscribe/"),
+            data={"csrf_token": csrf_token(client.get(unsubscribe).get_data(as_text=True))},
+        )
+    again = mail_client.post(unsubscribe, data={"List-Unsubscribe": "One-Click"})
+    assert again.status_code == 200
+    assert mail_client.post(unsubscribe, data={"List-Unsubscribe": "One-Click"}).status_code == 200
+
+    log = [(e.event, e.source) for e in events(app, "ann.lee@example.org")]
+    assert log == [
+        ("subscribe", "form"),
+        ("confirm", "email"),
+        ("preferences", "email"),
+        ("unsubscribe", "email"),
+        ("resubscribe", "email"),
+        ("unsubscribe", "one-click"),
+        ("resubscribe", "email"),
+        ("unsubscribe", "one-click"),
+        ("resubscribe", "email"),
+        ("unsubscribe", "one-click"),
+    ]
+    first = events(app, "ann.lee@example.org")[0]
+    assert first.ip == "127.0.0.1" and first.user_agent.startswith("Werkzeug/")
+    assert first.consent_version == app.config["CONSENT_VERSION"]
+    assert first.detail["topics"] == ["meetings", "projects"]
+
+    # Subscribing again after unsubscribing needs a fresh opt-in.
+    assert subscribe(client, "ann.lee@example.org").status_code == 303
+    fresh = mailbox.wait_for(2)[1]
+    assert "confirm" in fresh["Subject"].lower() and subscriber(app, "ann.lee@example.org").status == "pending"
+    assert len(mailbox.messages) == 2
+
+
+def test_answer_is_identical_whatever_the_address(
+    app: Flask, client: FlaskClient, mailbox: CaughtMail, celery_worker: object
+) -> None:
+    """New, pending, confirmed, unsubscribed and suppressed addresses get the same answer; the mail differs."""
+    for status in (
+        SubscriberStatus.SUPPRESSED,
+        SubscriberStatus.PENDING,
+        SubscriberStatus.CONFIRMED,
+        SubscriberStatus.UNSUBSCRIBED,
+    ):
+        add_subscriber(app, f"{status.value}@example.org", status)
+    answers = []
+    for name in ("suppressed", "pending", "confirmed", "unsubscribed", "new"):
+        response = subscribe(client, f"{name}@example.org")
+        headers = sorted((k, v) for k, v in response.headers.items() if k != "Set-Cookie")
+        answers.append((response.status_code, headers, response.get_data()))
+    assert all(answer == answers[0] for answer in answers)
+
+    mailbox.wait_for(4)
+    subjects = {m["To"]: m["Subject"] for m in mailbox.messages}
+    assert "already subscribed" in subjects.pop("confirmed@example.org")
+    assert set(subjects) == {"pending@example.org", "unsubscribed@example.org", "new@example.org"}
+    assert all("confirm" in s.lower() for s in subjects.values())
+    already = mailbox.to("confirmed@example.org")[0]
+    assert "/subscriptions/manage/" in text_of(already)
+    assert subscriber(app, "confirmed@example.org").status == "confirmed"
+    assert subscriber(app, "suppressed@example.org").status == "suppressed"
+    assert subscriber(app, "unsubscribed@example.org").status == "pending"
+    assert events(app, "suppressed@example.org") == []
+
+
+def test_honeypot_gets_the_same_answer_and_nothing_happens(app: Flask, client: FlaskClient) -> None:
+    """A bot that fills in the hidden field is told to check its inbox; nothing is stored or sent."""
+    human = subscribe(client, "person@example.org")
+    before = snapshot(app)
+    bot = subscribe(client, "bot@example.org", website="http://spam.example.com")
+    assert (bot.status_code, bot.headers["Location"]) == (human.status_code, human.headers["Location"])
+    assert bot.get_data() == human.get_data()
+    assert snapshot(app) == before
+
+
+def test_confirmation_link_works_once(
+    app: Flask, client: FlaskClient, mailbox: CaughtMail, celery_worker: object
+) -> None:
+    """A replayed confirmation link and one replaced by a newer email get a friendly 410 page."""
+    subscribe(client, "once@example.org")
+    first = link_in(mailbox.wait_for(1)[0], "confirm")
+    subscribe(client, "once@example.org")
+    second = link_in(mailbox.wait_for(2)[1], "confirm")
+    token = csrf_token(client.get("/subscribe").get_data(as_text=True))
+    replaced = client.post(first, data={"csrf_token": token})
+    assert replaced.status_code == 410 and "already been used" in replaced.get_data(as_text=True)
+    assert client.post(second, data={"csrf_token": token}).status_code == 200
+    before = snapshot(app)
+    for attempt in (client.get(second), client.post(second, data={"csrf_token": token})):
+        assert attempt.status_code == 410 and "already been used" in attempt.get_data(as_text=True)
+    assert snapshot(app) == before
+    assert [e.event for e in events(app, "once@example.org")] == ["subscribe", "subscribe", "confirm"]
+
+
+def _links(app: Flask, subscriber_id: int, nonce: str, version: int = 1) -> dict[str, str]:
+    """The three links of a subscriber, as paths."""
+    from mailer.subscriptions.links import confirm_url, preferences_url, unsubscribe_url
+
+    with app.test_request_context():
+        urls = {
+            "confirm": confirm_url(subscriber_id, nonce),
+            "manage": preferences_url(subscriber_id, version),
+            "unsubscribe": unsubscribe_url(subscriber_id, version),
+        }
+    return {k: v.removeprefix(app.config["BASE_URL"]) for k, v in urls.items()}
+
+
+def test_bad_links_get_a_friendly_page_and_change_nothing(app: Flask, client: FlaskClient) -> None:
+    """Tampered, truncated, wrong-purpose, oversized, unknown and revoked links: 404/410 pages, never 500."""
+    sid = add_subscriber(app, "links@example.org", SubscriberStatus.PENDING)
+    links = _links(app, sid, "0" * 32)
+    token = csrf_token(client.get("/subscribe").get_data(as_text=True))
+    tampered = {k: v[:-3] + ("AAA" if not v.endswith("AAA") else "BBB") for k, v in links.items()}
+    wrong_purpose = {
+        "confirm": links["confirm"].replace("/confirm/", "/unsubscribe/"),
+        "manage": links["manage"].replace("/manage/", "/confirm/"),
+        "unsubscribe": links["unsubscribe"].replace("/unsubscribe/", "/manage/"),
+    }
+    bad = [
+        *tampered.values(),
+        *wrong_purpose.values(),
+        links["manage"][:-10],
+        "/subscriptions/confirm/" + "A" * 600,
+        "/subscriptions/manage/not-a-token",
+        "/subscriptions/resubscribe/" + links["manage"].rsplit("/", 1)[1],
+    ]
+    unknown = _links(app, sid + 1000, "0" * 32)
+    before = snapshot(app)
+    for path in [*bad, *unknown.values()]:
+        for response in (client.get(path), client.post(path, data={"csrf_token": token})):
+            if response.status_code == 405:
+                continue
+            assert response.status_code == 404, path
+            assert "This link is not valid" in response.get_data(as_text=True)
+    revoked = _links(app, sid, "0" * 32, version=0)
+    for path in (revoked["manage"], revoked["unsubscribe"]):
+        response = client.post(path, data={"csrf_token": token, "List-Unsubscribe": "One-Click"})
+        assert response.status_code == 410 and "no longer valid" in response.get_data(as_text=True)
+    assert snapshot(app) == before
+
+
+def test_expired_confirmation_link(app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A confirmation link older than CONFIRM_MAX_AGE gets the "expired" page; the address stays pending."""
+    app.config["WTF_CSRF_TIME_LIMIT"] = None  # the form's own token must outlive the clock jump
+    sid = add_subscriber(app, "late@example.org", SubscriberStatus.PENDING)
+    link = _links(app, sid, "0" * 32)["confirm"]
+    token = csrf_token(client.get(link).get_data(as_text=True))
+    eight_days_later = int(time.time()) + app.config["CONFIRM_MAX_AGE"] + 86400
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: eight_days_later)
+    for response in (client.get(link), client.post(link, data={"csrf_token": token})):
+        assert response.status_code == 410 and "This link has expired" in response.get_data(as_text=True)
+    assert subscriber(app, "late@example.org").status == "pending"
+
+
+def test_get_on_every_link_changes_nothing(app: Flask, client: FlaskClient) -> None:
+    """A link scanner that GETs (and HEADs) every link in an email changes nothing; resubscribe is POST-only."""
+    pending = add_subscriber(app, "scan1@example.org", SubscriberStatus.PENDING)
+    confirmed = add_subscriber(app, "scan2@example.org", SubscriberStatus.CONFIRMED)
+    unsubscribed = add_subscriber(app, "scan3@example.org", SubscriberStatus.UNSUBSCRIBED)
+    paths = [p for sid in (pending, confirmed, unsubscribed) for p in _links(app, sid, "0" * 32).values()]
+    paths += [p.replace("/unsubscribe/", "/resubscribe/") for p in paths if "/unsubscribe/" in p]
+    before = snapshot(app)
+    for path in paths:
+        assert client.get(path).status_code in (200, 405, 410)
+        assert client.head(path).status_code in (200, 405, 410)
+    assert snapshot(app) == before
+
+
+def test_unsubscribed_address_is_out_at_once(app: Flask, client: FlaskClient) -> None:
+    """Unsubscribing sets the status and time in the same request; a pending address's link dies with it."""
+    sid = add_subscriber(app, "pend@example.org", SubscriberStatus.PENDING)
+    links = _links(app, sid, "0" * 32)
+    assert client.post(links["unsubscribe"]).status_code == 200
+    row = subscriber(app, "pend@example.org")
+    assert (row.status, row.confirm_nonce) == ("unsubscribed", None) and row.unsubscribed_at is not None
+    page = client.get(links["unsubscribe"]).get_data(as_text=True)
+    assert "Undo" not in page  # never confirmed: coming back needs the opt-in
+    token = csrf_token(client.get("/subscribe").get_data(as_text=True))
+    assert client.post(links["confirm"], data={"csrf_token": token}).status_code == 410
+    undo = client.post(links["unsubscribe"].replace("/unsubscribe/", "/resubscribe/"), data={"csrf_token": token})
+    assert undo.status_code == 409 and subscriber(app, "pend@example.org").status == "unsubscribed"
+    manage = client.post(links["manage"], data={"csrf_token": token, "topics": ["news"]})
+    assert manage.status_code == 409 and "not subscribed" in manage.get_data(as_text=True)
+
+
+def test_rate_limit_per_address(app: Flask, client: FlaskClient, mailbox: CaughtMail, celery_worker: object) -> None:
+    """Over the per-address limit the visitor sees a friendly page, nothing is sent, and any address is alike."""
+    app.config["RATELIMIT_CONFIRM_ADDRESS"] = "2 per hour"
+    add_subscriber(app, "bounced@example.org", SubscriberStatus.SUPPRESSED)
+    for email in ("victim@example.org", "VICTIM@example.org"):
+        assert subscribe(client, email).status_code == 303
+    mailbox.wait_for(2)
+    before = snapshot(app)
+    over = subscribe(client, "victim@example.org")
+    assert over.status_code == 429 and "Please wait a while" in over.get_data(as_text=True)
+    assert snapshot(app) == before
+    answers = [subscribe(client, "bounced@example.org").status_code for _ in range(3)]
+    assert answers == [303, 303, 429]
+    assert subscribe(client, "other@example.org").status_code == 303
+    mailbox.wait_for(3)
+    time.sleep(0.3)
+    assert [m["To"] for m in mailbox.messages] == ["victim@example.org"] * 2 + ["other@example.org"]
+
+
+def test_rate_limit_per_client_ip(app: Flask, client: FlaskClient) -> None:
+    """One client IP has a budget shared by the form, the widget and the API; other IPs are not affected."""
+    app.config["RATELIMIT_SUBSCRIBE_IP"] = "3 per hour"
+    assert subscribe(client, "a1@example.org").status_code == 303
+    assert client.post("/subscribe/widget", data={"email": "a2@example.org", "topics": ["news"]}).status_code == 303
+    assert client.post("/api/v1/subscriptions", json={"email": "a3@example.org"}).status_code == 202
+    before = snapshot(app)
+    assert subscribe(client, "a4@example.org").status_code == 429
+    assert client.post("/subscribe/widget", data={"email": "a5@example.org"}).status_code == 429
+    api = client.post("/api/v1/subscriptions", json={"email": "a6@example.org"})
+    assert api.status_code == 429 and api.get_json()["error"] == "rate_limited"
+    assert snapshot(app) == before
+    elsewhere = app.test_client()
+    elsewhere.environ_base["REMOTE_ADDR"] = "203.0.113.9"
+    assert subscribe(elsewhere, "b1@example.org").status_code == 303
+    assert [e.ip for e in events(app, "b1@example.org")] == ["203.0.113.9"]
+
+
+def test_widget_form_works_without_our_csrf_token(app: Flask, client: FlaskClient) -> None:
+    """The embeddable widget posts from another site; it is recorded with source "widget"."""
+    answer = client.post("/subscribe/widget", data={"email": "w@example.org", "name": "W", "topics": ["projects"]})
+    assert answer.status_code == 303 and answer.headers["Location"] == "/subscribe/check-inbox"
+    assert [(e.event, e.source) for e in events(app, "w@example.org")] == [("subscribe", "widget")]
+    broken = client.post("/subscribe/widget", data={"email": "not an address", "topics": ["projects"]})
+    assert broken.status_code == 400 and 'action="/subscribe/widget"' in broken.get_data(as_text=True)
+
+
+def test_form_without_csrf_token_is_refused(app: Flask, client: FlaskClient) -> None:
+    """The site's own form is CSRF-protected: a cross-site POST without the token changes nothing."""
+    before = snapshot(app)
+    assert client.post("/subscribe", data={"email": "x@example.org", "topics": ["news"]}).status_code == 400
+    assert snapshot(app) == before
+
+
+LONG_LOCAL = "a" * 64
+BAD_FORMS = [
+    ({"email": ""}, "Enter your email address"),
+    ({"email": "not-an-address"}, "not a valid email address"),
+    ({"email": "ann@localhost"}, "not a valid email address"),
+    ({"email": "ann@example.org\r\nBcc: all@example.org"}, "must be on one line"),
+    ({"email": "ann@example.org\n"}, "must be on one line"),
+    ({"email": "\rann@example.org"}, "must be on one line"),
+    ({"email": f"{LONG_LOCAL}@{'b' * 60}.{'c' * 60}.{'d' * 60}.{'e' * 10}.org"}, "too long"),
+    ({"email": "x" * 300 + "@example.org"}, "too long"),
+    ({"email": "änne@example.org"}, "not a valid email address"),
+    ({"email": "a b@example.org"}, "not a valid email address"),
+    ({"email": "ann@example.org\x00"}, "not a valid email address"),
+    ({"name": "A" * 201}, "too long"),
+    ({"name": "Ann\r\nBcc: x@example.org"}, "one line"),
+    ({"topics": ["cats"]}, "Choose topics among"),
+    ({"topics": ["news", "meetings", "news\n"]}, "Choose topics among"),
+    ({"topics": []}, "Choose at least one topic"),
+]
+
+
+def test_bad_form_input_is_a_form_error(app: Flask, client: FlaskClient) -> None:
+    """Each bad value answers 400 with the form, the error in plain words tied to its field, nothing stored."""
+    app.config["RATELIMIT_SUBSCRIBE_IP"] = "1000 per hour"
+    before = snapshot(app)
+    for fields, message in BAD_FORMS:
+        data = {"email": "ann@example.org", "name": "Ann", "topics": ["news"], **fields}
+        response = subscribe(client, **data)
+        page = response.get_data(as_text=True)
+        assert response.status_code == 400 and message in page, fields
+        assert 'aria-invalid="true"' in page or 'aria-describedby="topics-error"' in page, fields
+    assert snapshot(app) == before
+
+
+def test_stored_address_is_normalised(app: Flask, client: FlaskClient) -> None:
+    """The domain is lower-cased and the address is unique regardless of case."""
+    subscribe(client, "  Ann@EXAMPLE.org ")
+    subscribe(client, "ANN@example.ORG")
+    with app.app_context():
+        emails = db.session.execute(db.select(Subscriber.email)).scalars().all()
+    assert emails == ["Ann@example.org"]
+
+
+def test_subscribe_page_is_accessible(app: Flask, client: FlaskClient) -> None:
+    """Every input has a label, topics are a fieldset with a legend, the consent sentence and version show."""
+    page = client.get("/subscribe").get_data(as_text=True)
+    for field in ("email", "name", "topics-0", "topics-1", "topics-2", "website"):
+        assert f'<label for="{field}">' in page
+    assert "<legend>Topics</legend>" in page and page.count("checked") == 3
+    assert f"Consent wording version {app.config['CONSENT_VERSION']}" in page
+    assert 'href="/subscribe"' in client.get("/").get_data(as_text=True)
+
+
+def test_hard_bounce_suppresses_and_later_requests_send_nothing(app: Flask, client: FlaskClient) -> None:
+    """A refused recipient (what the tasks report) suppresses the address; its links stop working for undo."""
+    from mailer.subscriptions.service import record_hard_bounce
+
+    sid = add_subscriber(app, "nobody@example.org", SubscriberStatus.CONFIRMED)
+    with app.app_context():
+        record_hard_bounce(sid, "550 5.1.1 no such user")
+        record_hard_bounce(sid, "550 5.1.1 no such user")
+    row = subscriber(app, "nobody@example.org")
+    assert (row.status, row.suppressed_reason) == ("suppressed", "550 5.1.1 no such user")
+    assert [(e.event, e.source) for e in events(app, "nobody@example.org")] == [("suppress", "bounce")]
+    before = snapshot(app)
+    assert subscribe(client, "nobody@example.org").status_code == 303
+    assert snapshot(app) == before
