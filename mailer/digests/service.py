@@ -13,6 +13,7 @@ from email.utils import parseaddr
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
+from redis.exceptions import LockError
 from sqlalchemy import Integer, literal
 
 from ..extensions import db
@@ -25,9 +26,12 @@ from ..mail import (
     make_message_id,
 )
 from ..models import ALL_TOPICS, AuditEntry, Delivery, Digest, Subscriber, Timestamp, utcnow
+from ..redis_client import get_redis
 from ..subscriptions.links import list_unsubscribe_header, personal_links, unsubscribe_url
 from . import tasks
 from .compose import compose_next, render_variant, subject_for
+
+CREATE_LOCK = "mailer:digest-create"
 
 
 class DigestError(ValueError):
@@ -36,12 +40,24 @@ class DigestError(ValueError):
 
 def create_digest(*, at: datetime | None = None, test_to: str | None = None, actor: str = "cli") -> Digest:
     """Create the next digest (scheduled for ``at``, or a test copy to ``test_to``), commit, then queue it."""
+    address = _checked_options(at, test_to, utcnow())
+    # One creation at a time across every web and CLI process: a second click waits, then finds
+    # the first digest committed and its content claimed, instead of sending the same items twice.
+    try:
+        with get_redis().lock(CREATE_LOCK, timeout=120, blocking_timeout=30):
+            digest = _create_committed(at, address, actor)
+    except LockError:
+        raise DigestError("another digest is being created right now; try again in a minute") from None
+    if address is not None:
+        tasks.send_test_copy.delay(digest.id)
+    elif at is None:
+        tasks.enqueue_deliveries(digest.id)
+    return digest
+
+
+def _create_committed(at: datetime | None, address: str | None, actor: str) -> Digest:
+    """Compose, insert and commit the digest row and (for an immediate send) its deliveries."""
     now = utcnow()
-    if at is not None and test_to is not None:
-        raise DigestError("a test copy is sent at once; --at and --test-to do not go together")
-    if at is not None and at <= now:
-        raise DigestError(f"the time to send, {at.isoformat()}, is not in the future")
-    address = _checked_address(test_to) if test_to is not None else None
     next_digest = compose_next(until=now)
     if next_digest.is_empty:
         since = f"since {next_digest.since:%d %B %Y %H:%M} UTC" if next_digest.since else "yet"
@@ -70,17 +86,19 @@ def create_digest(*, at: datetime | None = None, test_to: str | None = None, act
         )
     )
     db.session.commit()
-    if address is not None:
-        tasks.send_test_copy.delay(digest.id)
-    elif at is None:
-        tasks.enqueue_deliveries(digest.id)
     return digest
 
 
-def _checked_address(address: str) -> str:
-    """The normalised address, or DigestError when it is not a single valid address."""
+def _checked_options(at: datetime | None, test_to: str | None, now: datetime) -> str | None:
+    """The normalised test address (or None); DigestError for a past time, a bad address or both options."""
+    if at is not None and test_to is not None:
+        raise DigestError("a test copy is sent at once; --at and --test-to do not go together")
+    if at is not None and at <= now:
+        raise DigestError(f"the time to send, {at.isoformat()}, is not in the future")
+    if test_to is None:
+        return None
     try:
-        return validate_email(address, check_deliverability=False, test_environment=True).normalized
+        return validate_email(test_to, check_deliverability=False, test_environment=True).normalized
     except EmailNotValidError as exc:
         raise DigestError(f"not a valid email address: {exc}") from None
 
