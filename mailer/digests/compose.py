@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from email.utils import parseaddr
 from typing import Any
 
 from flask import current_app
@@ -14,6 +13,7 @@ from ..content.service import changed_content
 from ..extensions import db
 from ..mail import RenderedEmail, render_email
 from ..models import ALL_TOPICS, Digest, Topic, utcnow
+from ..subscriptions.emails import org_name
 from ..tokens import make_token
 
 #: Digests that claim their content: the next one starts where the latest of these ends, so a
@@ -21,7 +21,6 @@ from ..tokens import make_token
 CLAIMING_STATUSES = ("scheduled", "queued", "sending", "sent")
 HEADINGS = {"meetings": "Meetings", "projects": "Projects", "news": "News"}
 NOUNS = {"meetings": ("meeting", "meetings"), "projects": ("project", "projects"), "news": ("news item", "news items")}
-DEFAULT_ORG_NAME = "SMEWG News"
 
 
 @dataclass(frozen=True)
@@ -56,11 +55,6 @@ def compose_next(topics: int = ALL_TOPICS, until: datetime | None = None) -> Nex
     content = changed_content(since, until)
     wanted = Topic(topics).to_names()
     return NextDigest(since=since, until=until, content={t: items for t, items in content.items() if t in wanted})
-
-
-def org_name() -> str:
-    """The organisation's name as email headers and footers show it: MAIL_FROM's display name."""
-    return parseaddr(current_app.config["MAIL_FROM"])[0] or DEFAULT_ORG_NAME
 
 
 def subject_for(content: dict[str, list[Any]], topics: int, when: datetime) -> str:

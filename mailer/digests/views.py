@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, current_app, render_template, request
 
+from ..subscriptions.emails import org_name
 from ..tokens import TokenInvalid, read_token
-from .compose import org_name, sections
+from .compose import sections
 from .feed import atom_feed
 from .service import archived_digest, sent_digests
 
