@@ -46,6 +46,16 @@ class Recorder:
     received: list[Received] = field(default_factory=list)
     rcpt_reply: Callable[[str], str | None] = lambda address: None
     data_reply: str | None = None
+    mail_replies: list[str] = field(default_factory=list)
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        """Accept the sender, unless ``mail_replies`` holds the next answer."""
+        if self.mail_replies:
+            return self.mail_replies.pop(0)
+        envelope.mail_from = address
+        return "250 OK"
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -143,6 +153,7 @@ def test_settings_from_url() -> None:
         5.0,
     )
     assert SMTPSettings.from_url("smtp://h:587?starttls=1").starttls
+    assert SMTPSettings.from_url("smtp://relay:secret@127.0.0.1:25").password == "secret"
 
 
 @pytest.mark.parametrize(
@@ -154,6 +165,9 @@ def test_settings_from_url() -> None:
         "smtp://h?tls=1",
         "smtp://h?timeout=soon",
         "smtp://h?timeout=0",
+        "smtp://h?starttls=maybe",
+        "smtp://h:99999",
+        "smtp://user:secret@mail.example.org",
     ],
 )
 def test_settings_refuse_bad_urls(url: str) -> None:
@@ -272,6 +286,22 @@ def test_reconnects_after_idle_timeout(serve: Callable[..., Controller]) -> None
     assert [r.rcpt_tos for r in handler.received] == [["a@example.org"], ["c@example.org"]]
 
 
+def test_reconnects_after_421_closing(serve: Callable[..., Controller]) -> None:
+    """A 421 ("closing channel") to MAIL on a reused connection is retried once on a new one."""
+    handler = Recorder()
+    server = serve(handler)
+    smtp = transport(f"smtp://127.0.0.1:{server.port}")
+    smtp.send("b@example.org", ["a@example.org"], MESSAGE)
+    handler.mail_replies = ["421 4.4.2 Idle too long, closing"]
+    smtp.send("b@example.org", ["c@example.org"], MESSAGE)
+    first, second = handler.received
+    assert second.rcpt_tos == ["c@example.org"] and second.peer != first.peer
+    handler.mail_replies = ["421 4.3.2 Shutting down", "421 4.3.2 Shutting down"]
+    with pytest.raises(TransientSMTPError) as caught:
+        smtp.send("b@example.org", ["d@example.org"], MESSAGE)
+    assert (caught.value.code, caught.value.phase) == (421, "mail")
+
+
 def test_4xx_is_transient_and_connection_stays_usable(serve: Callable[..., Controller]) -> None:
     """A 451 is transient with its code and text; after RSET the same connection sends again."""
     handler = Recorder(data_reply="451 4.3.0 Try again later")
@@ -319,9 +349,13 @@ def test_5xx_on_data_is_permanent_but_not_a_bounce(serve: Callable[..., Controll
 
 
 def test_header_injection_in_envelope_is_refused() -> None:
-    """An envelope address with CR/LF never reaches the wire."""
-    with pytest.raises(PermanentSMTPError, match="single line"):
-        transport("smtp://127.0.0.1:1").send("b@example.org", ["a@example.org\r\nRCPT TO:<x@evil.org>"], MESSAGE)
+    """An envelope address with CR/LF never reaches the wire; only a bad recipient counts as a bounce."""
+    smtp = transport("smtp://127.0.0.1:1")
+    with pytest.raises(PermanentSMTPError, match="single line") as caught:
+        smtp.send("b@example.org", ["a@example.org\r\nRCPT TO:<x@evil.org>"], MESSAGE)
+    assert caught.value.code == 553 and caught.value.recipient_refused
+    with pytest.raises(ValueError, match="single line"):
+        smtp.send("b@example.org\r\nRCPT TO:<x@evil.org>", ["a@example.org"], MESSAGE)
 
 
 def test_unreachable_port_is_transient_and_quick() -> None:

@@ -21,7 +21,7 @@ import ssl
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 from flask import current_app
 
@@ -29,6 +29,9 @@ from .message import ascii_address
 
 #: Seconds for connecting and for each reply, unless SMTP_URL says ``?timeout=``.
 TIMEOUT = 30.0
+
+#: Hosts where credentials may go without TLS (they never leave the machine).
+LOOPBACK = ("localhost", "127.0.0.1", "::1")
 
 
 class SMTPError(Exception):
@@ -76,25 +79,48 @@ class SMTPSettings:
         unknown = set(query) - {"starttls", "timeout"}
         if unknown:
             raise ValueError(f"SMTP_URL has unknown parameters: {', '.join(sorted(unknown))}")
-        implicit = parts.scheme == "smtps"
-        starttls = query.get("starttls", "0").lower() in ("1", "true", "yes")
+        implicit, starttls = parts.scheme == "smtps", _starttls(query.get("starttls", "0"))
         if implicit and starttls:
             raise ValueError("SMTP_URL: smtps:// is already TLS; starttls=1 is for smtp://")
-        try:
-            timeout = float(query.get("timeout", TIMEOUT))
-        except ValueError:
-            raise ValueError("SMTP_URL: timeout must be a number of seconds") from None
-        if not 0 < timeout < 3600:
-            raise ValueError("SMTP_URL: timeout must be between 0 and 3600 seconds")
+        if parts.username and not (implicit or starttls or parts.hostname in LOOPBACK):
+            raise ValueError("SMTP_URL: credentials would cross the network unencrypted; use smtps:// or ?starttls=1")
         return cls(
             host=parts.hostname,
-            port=parts.port or (465 if implicit else 25),
+            port=_port_of(parts, implicit),
             implicit_tls=implicit,
             starttls=starttls,
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password is not None else None,
-            timeout=timeout,
+            timeout=_timeout(query.get("timeout")),
         )
+
+
+def _starttls(value: str) -> bool:
+    """The ``starttls`` flag of SMTP_URL."""
+    flags = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+    if value.lower() not in flags:
+        raise ValueError(f"SMTP_URL: starttls must be 1 or 0, not {value!r}")
+    return flags[value.lower()]
+
+
+def _port_of(parts: SplitResult, implicit: bool) -> int:
+    """The port of SMTP_URL: as given, else 465 for smtps:// and 25 for smtp://."""
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError("SMTP_URL has an invalid port") from None
+    return port or (465 if implicit else 25)
+
+
+def _timeout(value: str | None) -> float:
+    """The ``timeout`` of SMTP_URL in seconds (TIMEOUT when absent)."""
+    try:
+        timeout = TIMEOUT if value is None else float(value)
+    except ValueError:
+        raise ValueError("SMTP_URL: timeout must be a number of seconds") from None
+    if not 0 < timeout < 3600:
+        raise ValueError("SMTP_URL: timeout must be between 0 and 3600 seconds")
+    return timeout
 
 
 @lru_cache(maxsize=1)
@@ -116,9 +142,16 @@ class SMTPTransport:
         self._lock = threading.Lock()
 
     def send(self, envelope_from: str, to_list: list[str], data: bytes) -> None:
-        """Send one message; raise TransientSMTPError or PermanentSMTPError on failure."""
+        """Send one message; raise TransientSMTPError or PermanentSMTPError on failure.
+
+        A recipient address that cannot go out (malformed, CR/LF, a non-ASCII local part) is
+        refused as a server would refuse it, 553 at ``rcpt``, without contacting the server.
+        ``envelope_from`` is BOUNCE_ADDRESS ("" for a null sender); a bad one is a ValueError.
+        """
+        if not to_list:
+            raise ValueError("send needs at least one recipient")
+        sender = ascii_address("envelope_from", envelope_from) if envelope_from else ""
         try:
-            sender = ascii_address("envelope_from", envelope_from) if envelope_from else ""
             recipients = [ascii_address("recipient", addr) for addr in to_list]
         except ValueError as exc:
             raise PermanentSMTPError(553, f"5.1.3 {exc}", phase="rcpt") from None
