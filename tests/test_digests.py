@@ -20,7 +20,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from mailer.content.importer import import_text
-from mailer.digests import service
+from mailer.digests import service, tasks
 from mailer.extensions import db
 from mailer.models import ALL_TOPICS, Delivery, Digest, Subscriber, Topic
 from mailer.tokens import read_token
@@ -233,6 +233,26 @@ def test_transient_failure_stays_queued_until_given_up(app: Flask, mailbox: Caug
         assert db.session.get(Delivery, delivery_id).status == "failed"
         assert db.session.get(Digest, digest.id).status == "sent"
     assert mailbox.messages == []
+
+
+def test_send_task_retries_a_transient_failure(
+    app: Flask, runner: FlaskCliRunner, mailbox: CaughtMail, celery_worker: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch task retries the deliveries that met a 4xx; the second attempt goes through."""
+    monkeypatch.setattr(tasks, "RETRY_DELAY", 0)
+    refusals = iter(["451 4.3.0 busy"])
+    mailbox.reply = lambda sender, to: next(refusals, None)
+    with app.app_context():
+        import_text(json.dumps(CONTENT))
+        _subscriber("retry@example.org", ALL_TOPICS)
+    digest_id = int(runner.invoke(args=["digest", "send"]).stdout)
+    mailbox.wait_for(1)
+    with app.app_context():
+        wait_until(
+            lambda: db.session.execute(db.select(Digest.status).where(Digest.id == digest_id)).scalar() == "sent"
+        )
+        delivery = db.session.execute(db.select(Delivery)).scalar_one()
+        assert (delivery.status, delivery.attempts, delivery.last_smtp_code) == ("sent", 2, 451)
 
 
 def test_test_send_goes_to_one_address_and_moves_no_watermark(
