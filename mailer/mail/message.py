@@ -185,17 +185,14 @@ class MessageFactory:
         reply_to: str | None = None,
         dkim: tuple[bytes, bytes, bytes] | None = None,
     ) -> None:
-        self.rendered = rendered
-        self.subject = subject
-        self.sender = sender
         name, self.sender_address = parse_mailbox("sender", sender)
         self.domain = self.sender_address.rpartition("@")[2]
         self.dkim = dkim
         self._from = header_line("From", format_mailbox("From", name, self.sender_address))
         self._subject = _folded("Subject", subject)
-        self._list = _folded("List-Id", _list_id(list_id, self.sender_address))
+        self._lists = _folded("List-Id", _list_id(list_id, self.sender_address))
         if reply_to is not None:
-            self._list += header_line("Reply-To", format_mailbox("Reply-To", *parse_mailbox("reply_to", reply_to)))
+            self._lists += header_line("Reply-To", format_mailbox("Reply-To", *parse_mailbox("reply_to", reply_to)))
         boundary = "=_mailer_" + secrets.token_hex(8)  # "=_" never occurs in QP-encoded text
         self._mime = header_line("MIME-Version", "1.0") + header_line(
             "Content-Type", f'multipart/alternative; boundary="{boundary}"'
@@ -235,7 +232,7 @@ class MessageFactory:
             self._subject,
             self._date_line(),
             header_line("Message-ID", message_id),
-            self._list,
+            self._lists,
         ]
         if list_unsubscribe:
             chunks.append(header_line("List-Unsubscribe", _list_unsubscribe(list_unsubscribe)))
