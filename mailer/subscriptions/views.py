@@ -1,7 +1,8 @@
 """Public pages: subscribe, confirm, preferences, unsubscribe (button and RFC 8058 one-click), undo.
 
 A GET on a link from an email never changes anything (link scanners follow links); the
-page it shows has a button that POSTs.
+page it shows has a button that POSTs. Forms read form-encoded fields only (Flask-WTF would
+otherwise take a JSON body as form data, and a JSON array there is a crash, not an error).
 """
 
 from __future__ import annotations
@@ -52,14 +53,15 @@ def subscribe_form() -> tuple[str, int]:
 @bp.post("/subscribe")
 def subscribe() -> Page:
     """Handle the subscribe form; the answer is the same whatever the address's state."""
-    return _handle_subscribe(SubscribeForm(), "form", url_for(".subscribe"))
+    return _handle_subscribe(SubscribeForm(formdata=request.form), "form", url_for(".subscribe"))
 
 
 @bp.post("/subscribe/widget")
 @csrf.exempt
 def subscribe_widget() -> Page:
     """Handle the widget form on the organisation's own site (it cannot carry our CSRF token)."""
-    return _handle_subscribe(SubscribeForm(meta={"csrf": False}), "widget", url_for(".subscribe_widget"))
+    form = SubscribeForm(formdata=request.form, meta={"csrf": False})
+    return _handle_subscribe(form, "widget", url_for(".subscribe_widget"))
 
 
 def _handle_subscribe(form: SubscribeForm, source: str, action: str) -> Page:
@@ -68,7 +70,7 @@ def _handle_subscribe(form: SubscribeForm, source: str, action: str) -> Page:
         return _too_many()
     if form.website.data:
         return redirect(url_for(".check_inbox"), 303)
-    if not form.validate_on_submit():
+    if not form.validate():
         return _subscribe_page(form, action, 400)
     if not accept_subscription(form.subscription_request(), source):
         return _too_many()
@@ -124,7 +126,7 @@ def save_preferences(token: str) -> Page:
     subscriber = service.subscriber_from_link("manage", token)
     if not service.can_change_preferences(subscriber):
         return render_template("subscriptions/not_subscribed.html", subscriber=subscriber), 409
-    form = PreferencesForm()
+    form = PreferencesForm(formdata=request.form)
     if not form.validate():
         return _preferences_page(form, subscriber, 400)
     name, topics = service.clean_name(form.name.data), service.clean_topics(form.topics.data)
