@@ -143,6 +143,8 @@ def test_digest_reaches_each_subscriber_with_their_topics(
     status = runner.invoke(args=["digest", "status", str(digest_id)])
     assert f"digest {digest_id}: sent" in status.output and "sent: 2" in status.output
     assert "queued: 0" in status.output and "failed: 0" in status.output
+    for unknown in ("999999", "99999999999999999999", "x"):
+        assert runner.invoke(args=["digest", "status", unknown]).exit_code != 0
     assert to_a["Subject"] in client.get("/archive/").get_data(as_text=True)
     feed = ElementTree.fromstring(client.get("/archive/feed.atom").data)
     (entry,) = feed.findall(f"{ATOM}entry")

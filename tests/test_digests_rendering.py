@@ -82,7 +82,8 @@ def test_archive_lists_only_sent_public_digests(app: Flask, client: FlaskClient)
     page = client.get(f"/archive/{sent}").get_data(as_text=True)
     assert "58th SMEWG Meeting" in page and "4–5 March 2024" in page and "/meetings/smewg-58.ics" in page
     assert client.get(f"/archive/{queued}").status_code == 200
-    for hidden in (f"/archive/{scheduled}", f"/archive/{test}", "/archive/999999", "/archive/abc"):
+    too_big = ("/archive/2147483648", "/archive/99999999999999999999", f"/archive/{test}?t=" + "x" * 5000)
+    for hidden in (f"/archive/{scheduled}", f"/archive/{test}", "/archive/999999", "/archive/abc", *too_big):
         assert client.get(hidden).status_code == 404, hidden
     response = client.get("/archive/feed.atom")
     assert response.mimetype == "application/atom+xml"

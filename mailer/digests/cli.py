@@ -10,7 +10,7 @@ from flask.cli import AppGroup
 from ..extensions import db
 from ..models import ALL_TOPICS, Digest, Topic
 from .compose import compose_next, render_content
-from .service import DigestError, create_digest, delivery_counts
+from .service import MAX_ID, DigestError, create_digest, delivery_counts
 
 digest_cli = AppGroup("digest", help="Compose, send and follow digests.")
 
@@ -67,7 +67,7 @@ def digest_send(at: datetime | None, test_to: str | None) -> None:
 
 
 @digest_cli.command("status")
-@click.argument("digest_id", type=int)
+@click.argument("digest_id", type=click.IntRange(1, MAX_ID))
 def digest_status(digest_id: int) -> None:
     """Print a digest's status and its deliveries counted by status."""
     digest = db.session.get(Digest, digest_id)

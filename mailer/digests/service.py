@@ -32,6 +32,8 @@ from . import tasks
 from .compose import compose_next, render_variant, subject_for
 
 CREATE_LOCK = "mailer:digest-create"
+#: Ids are 32-bit integers on every backend; a larger number in a URL names no digest.
+MAX_ID = 2**31 - 1
 
 
 class DigestError(ValueError):
@@ -300,7 +302,7 @@ def sent_digests(limit: int = 50) -> list[Digest]:
 
 def archived_digest(digest_id: int, token_holder: bool) -> Digest | None:
     """A digest whose page may be shown: a real one that is going or went out, or any one to a token holder."""
-    digest = db.session.get(Digest, digest_id)
+    digest = db.session.get(Digest, digest_id) if 0 < digest_id <= MAX_ID else None
     if digest is None:
         return None
     if token_holder or (not digest.is_test and digest.status in ("queued", "sending", "sent")):
