@@ -101,7 +101,9 @@ BAD_FILES = [
         "single line",
     ),
     ('{"meetings": {"slug": "a"}}', 1, "meetings: must be an array"),
+    ('{"news": [\n{"slug": "n", "title": "\\ud800", "published_on": "2024-01-01", "body": "b"}]}', 2, "surrogate"),
     ('["not", "an", "object"]', 1, "must hold a JSON object"),
+    ("[" * 100_000, None, "nested too deeply"),
 ]
 
 
@@ -111,7 +113,8 @@ def test_bad_files_are_rejected_with_the_line_and_import_nothing(app: Flask) -> 
         for text, line, words in BAD_FILES:
             with pytest.raises(ContentFileError) as caught:
                 import_text(text, source="bad.json")
-            assert f"bad.json:{line}: " in str(caught.value) and words in str(caught.value), (text, str(caught.value))
+            where = f"bad.json:{line}: " if line else "bad.json: "
+            assert where in str(caught.value) and words in str(caught.value), (text[:80], str(caught.value))
             assert _counts() == (0, 0, 0, 0)
 
 
@@ -150,4 +153,5 @@ def test_meeting_calendar_file(app: Flask, client: FlaskClient) -> None:
     changed = icalendar.Calendar.from_ical(client.get("/meetings/smewg-58-peru.ics").data).walk("VEVENT")[0]
     assert changed["uid"] == event["uid"] and changed.decoded("dtend") == date(2024, 3, 8)
     assert client.get("/meetings/nope.ics").status_code == 404
-    assert client.get("/meetings/" + "a" * 500 + ".ics").status_code == 404
+    for bad in ("a" * 500, "%00", "Smewg-58-peru", "x%27%20OR%201=1--"):
+        assert client.get(f"/meetings/{bad}.ics").status_code == 404, bad

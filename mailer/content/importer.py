@@ -16,13 +16,14 @@ from typing import Any
 
 from ..extensions import db
 from ..models import MEETING_KINDS, MEETING_STATUSES, PROJECT_STATUSES, AuditEntry, Meeting, NewsItem, Project, utcnow
+from .service import SLUG
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_TEXT = 20_000
 MAX_ERRORS = 20
-SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+SURROGATE = re.compile("[\ud800-\udfff]")
 CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -137,6 +138,8 @@ def import_text(text: str, *, source: str = "<input>", demo: bool = False, actor
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ContentFileError(source, [(exc.lineno, f"broken JSON: {exc.msg} (column {exc.colno})")]) from None
+    except RecursionError:
+        raise ContentFileError(source, [(None, "broken JSON: nested too deeply")]) from None
     items, problems = _validate(document)
     if problems:
         located = [(_line_of(text, path), f"{_path_text(path)}: {message}") for path, message in problems]
@@ -250,6 +253,8 @@ def _check(value: Any, spec: Field) -> tuple[Any, str | None]:
         return value, None
     if not isinstance(value, str):
         return None, "must be a string"
+    if not value.isascii() and SURROGATE.search(value):
+        return None, "holds an unpaired surrogate (\\ud800-\\udfff), which is not text"
     if spec.max_length and len(value) > spec.max_length:
         return None, f"is longer than {spec.max_length} characters"
     if spec.kind == "text":

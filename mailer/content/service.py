@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
 from ..extensions import db
 from ..models import Meeting, NewsItem, Project
+
+#: What a slug looks like: lowercase letters, digits and single hyphens (at most 120 characters).
+SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
 def changed_content(since: datetime | None, until: datetime) -> dict[str, list[dict[str, Any]]]:
@@ -72,5 +76,7 @@ def news_entry(item: NewsItem) -> dict[str, Any]:
 
 
 def find_meeting(slug: str) -> Meeting | None:
-    """The meeting with ``slug``, or None."""
+    """The meeting with ``slug``, or None (also for anything that is not a slug)."""
+    if len(slug) > 120 or not SLUG.match(slug):
+        return None
     return db.session.execute(db.select(Meeting).where(Meeting.slug == slug)).scalar_one_or_none()

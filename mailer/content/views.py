@@ -13,7 +13,7 @@ bp = Blueprint("content", __name__)
 @bp.get("/meetings/<slug>.ics")
 def meeting_ics(slug: str) -> Response:
     """The meeting as an iCalendar file a calendar app can import."""
-    meeting = find_meeting(slug) if len(slug) <= 120 else None
+    meeting = find_meeting(slug)
     if meeting is None:
         abort(404)
     body = meeting_calendar(meeting, current_app.config["BASE_URL"])
