@@ -196,7 +196,8 @@ def test_batch_skips_the_unsubscribed_records_failures_and_never_sends_twice(app
     """Unsubscribed after creation: skipped; a 550: failed with the reply; a re-run sends nothing again."""
     with app.app_context():
         import_text(json.dumps(CONTENT))
-        ids = [_subscriber(f"{n}@example.org", ALL_TOPICS) for n in ("ok", "gone", "left")]
+        ids = [_subscriber(f"{n}@example.org", ALL_TOPICS) for n in ("ok", "gone", "left", "jörg")]
+        _subscriber("idn@bücher.example", ALL_TOPICS)
         digest = service.create_digest()
         _purge_queue(app)
         db.session.execute(db.update(Subscriber).where(Subscriber.id == ids[2]).values(status="unsubscribed"))
@@ -212,9 +213,10 @@ def test_batch_skips_the_unsubscribed_records_failures_and_never_sends_twice(app
         assert (gone.status, gone.last_smtp_code, gone.attempts) == ("failed", 550, 1)
         assert "no such user" in gone.last_smtp_reply
         assert rows["left@example.org"].status == "skipped"
+        assert rows["jörg@example.org"].status == "failed" and "SMTPUTF8" in rows["jörg@example.org"].last_smtp_reply
         assert db.session.get(Digest, digest.id).status == "sent"
-        assert service.delivery_counts(digest.id) == {"sent": 1, "failed": 1, "skipped": 1}
-    assert len(mailbox.messages) == 1
+        assert service.delivery_counts(digest.id) == {"sent": 2, "failed": 2, "skipped": 1}
+    assert sorted(to for _, (to,) in mailbox.envelopes) == ["idn@xn--bcher-kva.example", "ok@example.org"]
 
 
 def test_transient_failure_stays_queued_until_given_up(app: Flask, mailbox: CaughtMail) -> None:

@@ -25,6 +25,7 @@ from ..mail import (
     get_transport,
     make_message_id,
 )
+from ..mail.message import parse_mailbox
 from ..models import ALL_TOPICS, AuditEntry, Delivery, Digest, Subscriber, Timestamp, utcnow
 from ..redis_client import get_redis
 from ..subscriptions.links import list_unsubscribe_header, personal_links, unsubscribe_url
@@ -100,7 +101,8 @@ def _checked_options(at: datetime | None, test_to: str | None, now: datetime) ->
     if test_to is None:
         return None
     try:
-        return validate_email(test_to, check_deliverability=False, test_environment=True).normalized
+        checked = validate_email(test_to, check_deliverability=False, allow_smtputf8=False, test_environment=True)
+        return checked.ascii_email or checked.normalized
     except EmailNotValidError as exc:
         raise DigestError(f"not a valid email address: {exc}") from None
 
@@ -206,25 +208,24 @@ def _envelope_sender() -> str:
     return parseaddr(current_app.config["BOUNCE_ADDRESS"])[1]
 
 
-def _ascii(address: str) -> str:
-    """The address as SMTP without SMTPUTF8 takes it (an international domain as punycode)."""
-    if address.isascii():
-        return address
-    return validate_email(address, check_deliverability=False, test_environment=True).ascii_email or address
-
-
 def _deliver(factory: MessageFactory, delivery: Delivery, link_version: int) -> bool:
     """Build and send one delivery and record the outcome; False when it is worth retrying."""
     message_id = make_message_id(factory.domain)
-    data = factory.build(
-        to=delivery.email,
-        message_id=message_id,
-        personal=personal_links(delivery.subscriber_id, link_version),
-        list_unsubscribe=list_unsubscribe_header(unsubscribe_url(delivery.subscriber_id, link_version)),
-    )
     delivery.attempts += 1
     try:
-        get_transport().send(_envelope_sender(), [_ascii(delivery.email)], data)
+        recipient = parse_mailbox("to", delivery.email)[1]
+        data = factory.build(
+            to=recipient,
+            message_id=message_id,
+            personal=personal_links(delivery.subscriber_id, link_version),
+            list_unsubscribe=list_unsubscribe_header(unsubscribe_url(delivery.subscriber_id, link_version)),
+        )
+    except ValueError as exc:
+        # An address no header can carry (a non-ASCII local part would need SMTPUTF8): never sendable.
+        delivery.status, delivery.last_smtp_reply = "failed", f"not sent: {exc}"
+        return True
+    try:
+        get_transport().send(_envelope_sender(), [recipient], data)
     except PermanentSMTPError as exc:
         delivery.status, delivery.last_smtp_code, delivery.last_smtp_reply = "failed", exc.code, exc.reply
         return True
@@ -270,7 +271,7 @@ def send_test_copy(digest_id: int) -> None:
         to=digest.test_to, message_id=message_id, personal={"preferences_url": home, "unsubscribe_url": home}
     )
     try:
-        get_transport().send(_envelope_sender(), [_ascii(digest.test_to)], data)
+        get_transport().send(_envelope_sender(), [digest.test_to], data)
     except (PermanentSMTPError, TransientSMTPError) as exc:
         digest.status = "failed"
         db.session.add(
