@@ -32,6 +32,7 @@ def test_whole_lifecycle(app: Flask, client: FlaskClient, mailbox: CaughtMail, c
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert mailbox.envelopes[0] == (parseaddr(app.config["BOUNCE_ADDRESS"])[1], ["Ann.Lee@example.org"])
     assert "Hello Ann Lee" in text_of(message) and "7 days" in text_of(message)
+    assert "Past issues, to read in your browser: http://127.0.0.1:5000/archive/" in text_of(message)
 
     # The link opens a page; only its button confirms.
     confirm = link_in(message, "confirm")

@@ -27,7 +27,8 @@ def org_name() -> str:
 def _send(subscriber: Subscriber, template: str, subject: str, context: dict[str, Any]) -> None:
     """Render ``template`` for ``subscriber`` and send it; raise the transport's SMTP errors."""
     config = current_app.config
-    rendered = mail.render_email(template, org_name=org_name(), **context)
+    archive_url = config["BASE_URL"] + "/archive/"
+    rendered = mail.render_email(template, org_name=org_name(), archive_url=archive_url, **context)
     factory = mail.MessageFactory(
         rendered,
         subject=subject,
