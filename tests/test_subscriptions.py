@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import base64
 import time
 from email.utils import parseaddr
 
+import dkim
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
 from flask.testing import FlaskClient
 from itsdangerous import TimestampSigner
 
 from mailer.extensions import db
 from mailer.models import Subscriber, SubscriberStatus, Topic
+from mailer.subscriptions.emails import send_confirmation
 from tests.conftest import CaughtMail, csrf_token
 from tests.subscribing import add_subscriber, events, link_in, snapshot, subscribe, subscriber, text_of
 
@@ -391,3 +396,21 @@ def test_hard_bounce_suppresses_and_later_requests_send_nothing(app: Flask, clie
     before = snapshot(app)
     assert subscribe(client, "nobody@example.org").status_code == 303
     assert snapshot(app) == before
+
+
+def test_confirmation_email_is_dkim_signed_when_configured(app: Flask, mailbox: CaughtMail) -> None:
+    """With DKIM configured the confirmation email carries a signature that verifies over the list headers."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    public = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+    app.config.update(DKIM_DOMAIN="demo.mailer.invalid", DKIM_SELECTOR="mailer", DKIM_KEY=private)
+    sid = add_subscriber(app, "signed@example.org", SubscriberStatus.PENDING)
+    with app.app_context():
+        send_confirmation(db.session.get(Subscriber, sid))
+    (message,) = mailbox.wait_for(1)
+    signature = str(message["DKIM-Signature"])
+    assert "list-unsubscribe" in signature.lower() and "list-id" in signature.lower()
+    assert dkim.verify(mailbox.raw[0], dnsfunc=lambda name, timeout=5: record)
