@@ -10,13 +10,23 @@ from email.parser import BytesParser
 
 import dkim
 import pytest
+from aiosmtpd.controller import Controller
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from mailer.mail import MessageFactory, RenderedEmail, dkim_from_config, make_message_id, render_email
+from mailer.mail import (
+    MessageFactory,
+    RenderedEmail,
+    SMTPSettings,
+    SMTPTransport,
+    dkim_from_config,
+    make_message_id,
+    render_email,
+)
 from mailer.mail import personal_placeholder as placeholder
+from tests.conftest import CaughtMail
 
 SENDER = "Jörg Müller · SMEWG News <news@example.org>"
 UNSUBSCRIBE = placeholder("unsubscribe_url")
@@ -270,6 +280,21 @@ def test_dkim_signature_verifies(dkim_key: tuple[bytes, bytes, bytes, bytes]) ->
     assert not dkim.verify(tampered, dnsfunc=dnsfunc)
     added = data.replace(b"\r\nFrom: ", b"\r\nFrom: evil@example.net\r\nFrom: ", 1)
     assert not dkim.verify(added, dnsfunc=dnsfunc)
+
+
+def test_signed_message_survives_smtp(
+    dkim_key: tuple[bytes, bytes, bytes, bytes], smtp_server: tuple[CaughtMail, Controller]
+) -> None:
+    """Sent through a real SMTP server (dot-stuffing and all), the bytes still verify."""
+    selector, domain, pem, record = dkim_key
+    caught, controller = smtp_server
+    data = build(factory(text=".a line starting with a dot\n" + TEXT, dkim=(selector, domain, pem)))
+    smtp = SMTPTransport(SMTPSettings.from_url(f"smtp://127.0.0.1:{controller.port}"))
+    smtp.send("bounces@example.org", ["ann@example.com"], data)
+    caught.wait_for(1)
+    assert caught.raw[0] == data
+    assert dkim.verify(caught.raw[0], dnsfunc=lambda name, timeout=5: record)
+    assert parts(caught.messages[0])[0].startswith(".a line starting with a dot\n")
 
 
 def test_dkim_from_config(dkim_key: tuple[bytes, bytes, bytes, bytes]) -> None:
