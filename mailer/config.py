@@ -62,7 +62,7 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict[str, obj
     config["BASE_URL"] = get.url("BASE_URL", ("http", "https"), DEFAULTS["BASE_URL"]).rstrip("/")
     config["SQLALCHEMY_DATABASE_URI"] = get.database_url(instance)
     config["REDIS_URL"] = get.url("REDIS_URL", ("redis", "rediss", "unix"), f"unix://{instance / 'redis.sock'}")
-    config["SMTP_URL"] = get.url("SMTP_URL", ("smtp", "smtps"), DEFAULTS["SMTP_URL"])
+    config["SMTP_URL"] = get.smtp_url()
     config["MAIL_FROM"] = get.address("MAIL_FROM", DEFAULTS["MAIL_FROM"])
     config["BOUNCE_ADDRESS"] = get.address("BOUNCE_ADDRESS", config["MAIL_FROM"])
     config["REPLY_TO"] = get.address("REPLY_TO", None)
@@ -124,6 +124,18 @@ class _Reader:
             _ = parts.port  # urlsplit checks the port only when asked
         except ValueError:
             raise ConfigError(f"{name} has an invalid port: {value!r}") from None
+        return value
+
+    def smtp_url(self) -> str:
+        """Return SMTP_URL once the transport can use it (TLS flags, credentials, timeout)."""
+        from .mail.transport import SMTPSettings
+
+        value = self.url("SMTP_URL", ("smtp", "smtps"), DEFAULTS["SMTP_URL"])
+        try:
+            SMTPSettings.from_url(value)
+        except ValueError as exc:
+            message = str(exc)
+            raise ConfigError(message if message.startswith("SMTP_URL") else f"SMTP_URL: {message}") from None
         return value
 
     def database_url(self, instance: Path) -> str:
