@@ -69,7 +69,7 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict[str, obj
     config["UNSUBSCRIBE_MAILTO"] = get.address("UNSUBSCRIBE_MAILTO", None)
     config["SEND_RATE"] = get.positive_number("SEND_RATE")
     config.update(get.dkim())
-    config["CORS_ORIGINS"] = [o for o in environ.get("CORS_ORIGINS", "").split(",") if o.strip()]
+    config["CORS_ORIGINS"] = [o.strip() for o in environ.get("CORS_ORIGINS", "").split(",") if o.strip()]
     for name in ("RATELIMIT_SUBSCRIBE_IP", "RATELIMIT_CONFIRM_ADDRESS", "CONSENT_VERSION"):
         config[name] = environ.get(name, DEFAULTS[name]).strip() or DEFAULTS[name]
     config["CHECK_DELIVERABILITY"] = environ.get("CHECK_DELIVERABILITY", "").lower() in ("1", "true", "yes")

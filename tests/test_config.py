@@ -113,3 +113,9 @@ def test_bad_configuration_stops_the_cli_with_one_line(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert result.stderr.strip() == "mailer: configuration error: SEND_RATE must be a number, got 'lots'"
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_cors_origins_are_a_trimmed_list(tmp_path: Path) -> None:
+    """Spaces after commas do not make an origin unmatchable."""
+    config = load_config({"CORS_ORIGINS": "https://a.example.org, https://b.example.org ,"}, str(tmp_path))
+    assert config["CORS_ORIGINS"] == ["https://a.example.org", "https://b.example.org"]
