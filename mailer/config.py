@@ -6,6 +6,7 @@ embedded default: every missing value gets a local default so one command runs t
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Mapping
 from email.utils import parseaddr
@@ -67,6 +68,7 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict[str, obj
     config["BOUNCE_ADDRESS"] = get.address("BOUNCE_ADDRESS", config["MAIL_FROM"])
     config["REPLY_TO"] = get.address("REPLY_TO", None)
     config["UNSUBSCRIBE_MAILTO"] = get.address("UNSUBSCRIBE_MAILTO", None)
+    config["LIST_ID"] = get.list_id()
     config["SEND_RATE"] = get.positive_number("SEND_RATE")
     config.update(get.dkim())
     config["CORS_ORIGINS"] = [o.strip() for o in environ.get("CORS_ORIGINS", "").split(",") if o.strip()]
@@ -163,6 +165,15 @@ class _Reader:
             validate_email(addr, check_deliverability=False, test_environment=True)
         except EmailNotValidError as exc:
             raise ConfigError(f"{name} is not a valid address ({exc}): {value!r}") from None
+        return value
+
+    def list_id(self) -> str | None:
+        """Return LIST_ID as ``Name <id.domain>`` or ``<id.domain>`` (RFC 2919), or None."""
+        value = self.raw("LIST_ID")
+        if value is None:
+            return None
+        if not re.fullmatch(r"[^\x00-\x1f<>]{0,200}<[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+\.[A-Za-z0-9.-]+>", value):
+            raise ConfigError(f"LIST_ID must look like 'SMEWG News <news.example.org>', got {value!r}")
         return value
 
     def positive_number(self, name: str) -> float | None:

@@ -77,6 +77,8 @@ def test_production_names_a_missing_variable(tmp_path: Path, name: str) -> None:
         ("SEND_RATE", "inf"),
         ("DKIM_DOMAIN", "example.org"),
         ("PROXY_FIX_HOPS", "-1"),
+        ("LIST_ID", "news"),
+        ("LIST_ID", "News <news.example.org>\r\nBcc: x@example.org"),
         ("PROXY_FIX_HOPS", "many"),
     ],
 )
@@ -119,3 +121,9 @@ def test_cors_origins_are_a_trimmed_list(tmp_path: Path) -> None:
     """Spaces after commas do not make an origin unmatchable."""
     config = load_config({"CORS_ORIGINS": "https://a.example.org, https://b.example.org ,"}, str(tmp_path))
     assert config["CORS_ORIGINS"] == ["https://a.example.org", "https://b.example.org"]
+
+
+def test_list_id_is_read(tmp_path: Path) -> None:
+    """A well-formed LIST_ID is kept as given."""
+    config = load_config({"LIST_ID": "SMEWG News <news.smewg.example.org>"}, str(tmp_path))
+    assert config["LIST_ID"] == "SMEWG News <news.smewg.example.org>"
