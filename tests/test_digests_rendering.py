@@ -42,7 +42,7 @@ def _normalised(text: str, base_url: str) -> str:
 def _check_golden(name: str, actual: str) -> None:
     """Compare with tests/golden/NAME; UPDATE_GOLDEN=1 rewrites the file instead (review the diff by eye)."""
     path = GOLDEN / name
-    if os.environ.get("UPDATE_GOLDEN"):
+    if os.environ.get("UPDATE_GOLDEN") == "1":
         path.write_text(actual)
     assert actual == path.read_text(), f"{name} changed; rerun with UPDATE_GOLDEN=1 and review the diff"
 
