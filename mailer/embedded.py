@@ -124,6 +124,11 @@ class Supervisor:
             time.sleep(0.5)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    """Turn SIGTERM into the same clean shutdown as Ctrl-C."""
+    raise KeyboardInterrupt
+
+
 def prepare(app_env: dict[str, str]) -> tuple[str, str]:
     """Migrate, seed demo content and make sure a staff login exists; return (email, password)."""
     os.environ.update(app_env)
@@ -156,7 +161,9 @@ def main() -> int:
     if not _port_free(port):
         raise SystemExit(f"mailer: port {port} is taken; stop what uses it or set PORT")
     supervisor = Supervisor(instance, port, int(os.environ.get("MAILER_DEV_SMTP_PORT", "8025")))
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # Ctrl-C and SIGTERM both stop everything, even when started from a shell that ignores SIGINT.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         env = {"MAILER_ENV": "development", "MAILER_INSTANCE": str(instance)}
         env["REDIS_URL"] = os.environ.get("REDIS_URL") or supervisor.start_redis()

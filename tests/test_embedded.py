@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -47,6 +48,8 @@ def test_embedded_stack_serves_and_stops_cleanly(tmp_path: Path) -> None:
         assert "29th APEC SME Ministerial Meeting" in home
         assert "demo" in home
         assert "Caught mail" in (_get(base + "/dev/mail/") or "")
+        # The worker process took a task off the embedded Redis and ran it.
+        wait_until(lambda: json.loads(_get(base + "/healthz") or "{}").get("worker_heartbeat_age_seconds") is not None)
         family = psutil.Process(process.pid).children(recursive=True)
         names = " ".join(" ".join(p.cmdline()) for p in family)
         for part in ("gunicorn", "celery -A worker:celery worker", "celery -A worker:celery beat", "redis-server"):
