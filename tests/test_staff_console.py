@@ -85,3 +85,14 @@ def test_oversized_and_injected_fields_are_form_errors(app: Flask, client: Flask
         response = _login(client, email, PASSWORD)
         assert response.status_code == 200
     assert client.get("/staff/").status_code == 302
+
+
+def test_json_body_on_sign_in_is_a_clean_refusal(app: Flask, client: FlaskClient) -> None:
+    """A JSON body is not read as the form: even past CSRF it signs nobody in and never crashes."""
+    _with_staff(app)
+    app.config["WTF_CSRF_ENABLED"] = False
+    for body in ([True], {"email": "editor@example.org", "password": PASSWORD}):
+        response = client.post("/staff/login", json=body)
+        assert response.status_code == 200
+        assert "This field is required." in response.get_data(as_text=True)
+    assert client.get("/staff/").status_code == 302

@@ -1,4 +1,4 @@
-"""Arbitrary values posted to every public subscription endpoint never produce a 500."""
+"""Arbitrary values sent to every public endpoint never produce a 500."""
 
 from __future__ import annotations
 
@@ -14,6 +14,11 @@ from mailer.models import Subscriber, SubscriberStatus
 from mailer.subscriptions.links import confirm_url, preferences_url, unsubscribe_url
 
 TOKEN_ROUTES = ("confirm", "manage", "unsubscribe", "resubscribe")
+FIXED_PATHS = (
+    "/subscribe", "/subscribe/widget", "/subscribe/check-inbox", "/api/v1/subscriptions",
+    "/", "/healthz", "/staff/login", "/staff/", "/archive/", "/archive/feed.atom", "/dev/mail/",
+)  # fmt: skip
+OTHER_PATHS = ("/archive/{}", "/archive/1?t={}", "/meetings/{}.ics", "/dev/mail/{}", "/dev/mail/{}/html")
 FIELD_NAMES = ("email", "name", "topics", "website", "csrf_token", "List-Unsubscribe")
 
 text = st.text(st.characters(exclude_categories=("Cs",)), max_size=300)
@@ -50,8 +55,9 @@ def test_no_input_makes_a_500(app: Flask, client: FlaskClient, data: st.DataObje
     )
     token = data.draw(st.sampled_from(_real_tokens(app)) | text, label="token")
     path = data.draw(
-        st.sampled_from(["/subscribe", "/subscribe/widget", "/subscribe/check-inbox", "/api/v1/subscriptions"])
-        | st.sampled_from(TOKEN_ROUTES).map(lambda route: f"/subscriptions/{route}/{quote(token, safe='')}"),
+        st.sampled_from(FIXED_PATHS)
+        | st.sampled_from(TOKEN_ROUTES).map(lambda route: f"/subscriptions/{route}/{quote(token, safe='')}")
+        | st.sampled_from(OTHER_PATHS).map(lambda pattern: pattern.format(quote(token, safe=""))),
         label="path",
     )
     method = data.draw(st.sampled_from(["GET", "POST", "POST", "POST", "HEAD", "OPTIONS"]), label="method")

@@ -19,7 +19,8 @@ bp = Blueprint("staff", __name__, url_prefix="/staff")
 @limiter.limit("10 per minute", methods=["POST"])
 def login() -> str | Response:
     """Sign in with email and password."""
-    form = LoginForm()
+    # Form fields only: Flask-WTF would otherwise read a JSON body as form data and choke on it.
+    form = LoginForm(formdata=request.form if request.method == "POST" else None)
     if form.validate_on_submit():
         user = authenticate(form.email.data or "", form.password.data or "", request.remote_addr)
         if user is not None:
