@@ -29,7 +29,7 @@ def _get(url: str) -> str | None:
 
 @pytest.mark.slow
 def test_embedded_stack_serves_and_stops_cleanly(tmp_path: Path) -> None:
-    """Web, worker, beat, Redis and the dev SMTP server start; Ctrl-C leaves no process behind."""
+    """Web, worker, beat, Redis and the dev SMTP server start; Ctrl-C leaves no process behind; a rerun reuses it."""
     port, smtp_port = free_port(), free_port()
     ours = ("MAILER_", "DATABASE_URL", "REDIS_URL", "SMTP_URL")
     env = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
@@ -61,3 +61,25 @@ def test_embedded_stack_serves_and_stops_cleanly(tmp_path: Path) -> None:
     assert "staff login:  admin@example.org  /  " in output
     assert not [p for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert _get(base + "/") is None
+    _second_run_reuses_the_instance(env, base, _login_line(output))
+
+
+def _login_line(output: str) -> str:
+    """The staff login line the runner printed."""
+    return next(line for line in output.splitlines() if "staff login:" in line)
+
+
+def _second_run_reuses_the_instance(env: dict[str, str], base: str, login: str) -> None:
+    """Started again on the same instance folder: same login, same data, and it stops again."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mailer.embedded"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        home = wait_until(lambda: _get(base + "/"), timeout=60)
+        assert home.count("29th APEC SME Ministerial Meeting") == 1
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    assert _login_line(output) == login
