@@ -173,7 +173,17 @@ class CaughtMail:
     raw: list[bytes] = field(default_factory=list)
     #: Set to a callable returning an SMTP reply (e.g. "451 try later") to refuse the next DATA.
     reply: Callable[[str, list[str]], str | None] | None = None
+    #: Addresses the server refuses at RCPT TO with a 550, like a mailbox that does not exist.
+    unknown_users: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_RCPT(self, server: object, session: object, envelope: object, address: str,
+                          rcpt_options: list[str]) -> str:  # fmt: skip
+        """aiosmtpd hook: refuse unknown users permanently, accept everyone else."""
+        if address.lower() in self.unknown_users:
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+        envelope.rcpt_tos.append(address)  # type: ignore[attr-defined]
+        return "250 OK"
 
     async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
         """aiosmtpd hook: keep the message (or answer what ``reply`` says)."""

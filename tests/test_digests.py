@@ -219,6 +219,27 @@ def test_batch_skips_the_unsubscribed_records_failures_and_never_sends_twice(app
     assert sorted(to for _, (to,) in mailbox.envelopes) == ["idn@xn--bcher-kva.example", "ok@example.org"]
 
 
+def test_hard_bounce_suppresses_the_address(app: Flask, mailbox: CaughtMail) -> None:
+    """A 550 at RCPT: the delivery is bounced with the reply, the address suppressed and logged."""
+    mailbox.unknown_users = {"nobody@example.org"}
+    with app.app_context():
+        import_text(json.dumps(CONTENT))
+        gone = _subscriber("nobody@example.org", ALL_TOPICS)
+        _subscriber("ok@example.org", ALL_TOPICS)
+        digest = service.create_digest()
+        _purge_queue(app)
+        batch = db.session.execute(db.select(Delivery.id).where(Delivery.digest_id == digest.id)).scalars().all()
+        assert service.send_batch(digest.id, batch) == []
+        bounced = db.session.execute(db.select(Delivery).where(Delivery.subscriber_id == gone)).scalar_one()
+        assert (bounced.status, bounced.last_smtp_code) == ("bounced", 550)
+        assert "User unknown" in bounced.last_smtp_reply
+        subscriber = db.session.get(Subscriber, gone)
+        assert subscriber.status == "suppressed" and "User unknown" in subscriber.suppressed_reason
+        assert [e.event for e in subscriber.consent_events] == ["suppress"]
+        assert service.delivery_counts(digest.id) == {"sent": 1, "bounced": 1}
+    assert [to for _, (to,) in mailbox.envelopes] == ["ok@example.org"]
+
+
 def test_transient_failure_stays_queued_until_given_up(app: Flask, mailbox: CaughtMail) -> None:
     """A 451 leaves the delivery queued with the reply, for the task to retry; giving up marks it failed."""
     with app.app_context():

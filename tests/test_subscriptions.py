@@ -17,7 +17,7 @@ from itsdangerous import TimestampSigner
 from mailer.extensions import db
 from mailer.models import Subscriber, SubscriberStatus, Topic
 from mailer.subscriptions.emails import send_confirmation
-from tests.conftest import CaughtMail, csrf_token
+from tests.conftest import CaughtMail, csrf_token, wait_until
 from tests.subscribing import add_subscriber, events, link_in, snapshot, subscribe, subscriber, text_of
 
 
@@ -414,3 +414,16 @@ def test_confirmation_email_is_dkim_signed_when_configured(app: Flask, mailbox: 
     signature = str(message["DKIM-Signature"])
     assert "list-unsubscribe" in signature.lower() and "list-id" in signature.lower()
     assert dkim.verify(mailbox.raw[0], dnsfunc=lambda name, timeout=5: record)
+
+
+def test_confirmation_to_an_unknown_mailbox_suppresses_it(
+    app: Flask, client: FlaskClient, mailbox: CaughtMail, celery_worker: object
+) -> None:
+    """The worker's confirmation email is refused at RCPT with a 550: the address ends suppressed."""
+    mailbox.unknown_users = {"typo@example.org"}
+    assert subscribe(client, "typo@example.org").status_code == 303
+    wait_until(lambda: subscriber(app, "typo@example.org").status == "suppressed")
+    row = subscriber(app, "typo@example.org")
+    assert "User unknown" in row.suppressed_reason
+    assert [e.event for e in events(app, "typo@example.org")] == ["subscribe", "suppress"]
+    assert mailbox.messages == []

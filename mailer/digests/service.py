@@ -29,6 +29,7 @@ from ..mail.message import parse_mailbox
 from ..models import ALL_TOPICS, AuditEntry, Delivery, Digest, Subscriber, Timestamp, utcnow
 from ..redis_client import get_redis
 from ..subscriptions.links import list_unsubscribe_header, personal_links, unsubscribe_url
+from ..subscriptions.service import record_hard_bounce
 from . import tasks
 from .compose import compose_next, render_variant, subject_for
 
@@ -227,7 +228,11 @@ def _deliver(factory: MessageFactory, delivery: Delivery, link_version: int) -> 
     try:
         get_transport().send(_envelope_sender(), [recipient], data)
     except PermanentSMTPError as exc:
-        delivery.status, delivery.last_smtp_code, delivery.last_smtp_reply = "failed", exc.code, exc.reply
+        delivery.last_smtp_code, delivery.last_smtp_reply = exc.code, exc.reply
+        delivery.status = "bounced" if exc.recipient_refused else "failed"
+        if exc.recipient_refused:
+            # A hard bounce: the address gets nothing more until its owner subscribes again.
+            record_hard_bounce(delivery.subscriber_id, f"{exc.code} {exc.reply}")
         return True
     except TransientSMTPError as exc:
         delivery.last_smtp_code, delivery.last_smtp_reply = exc.code, exc.reply
