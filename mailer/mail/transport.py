@@ -25,7 +25,9 @@ from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 from flask import current_app
 
+from ..redis_client import get_redis
 from .message import ascii_address
+from .throttle import SendThrottle
 
 #: Seconds for connecting and for each reply, unless SMTP_URL says ``?timeout=``.
 TIMEOUT = 30.0
@@ -140,6 +142,8 @@ class SMTPTransport:
         self.ssl_context = ssl_context or ssl.create_default_context()
         self._conn: smtplib.SMTP | None = None
         self._lock = threading.Lock()
+        #: Set by get_transport when SEND_RATE caps sending across all workers.
+        self.throttle: SendThrottle | None = None
 
     def send(self, envelope_from: str, to_list: list[str], data: bytes) -> None:
         """Send one message; raise TransientSMTPError or PermanentSMTPError on failure.
@@ -155,6 +159,8 @@ class SMTPTransport:
             recipients = [ascii_address("recipient", addr) for addr in to_list]
         except ValueError as exc:
             raise PermanentSMTPError(553, f"5.1.3 {exc}", phase="rcpt") from None
+        if self.throttle is not None:
+            self.throttle.wait()
         with self._lock:
             reused = self._conn is not None
             try:
@@ -308,9 +314,14 @@ os.register_at_fork(after_in_child=_forget_inherited)
 
 
 def get_transport() -> SMTPTransport:
-    """This process's transport for the app's SMTP_URL (a forked worker gets its own connection)."""
+    """This process's transport for the app's SMTP_URL (a forked worker gets its own connection).
+
+    With SEND_RATE set, every send first waits for its slot under the global cap.
+    """
     url = current_app.config["SMTP_URL"]
     transport = _transports.get(url)
     if transport is None:
         transport = _transports[url] = SMTPTransport(SMTPSettings.from_url(url))
+    rate = current_app.config.get("SEND_RATE")
+    transport.throttle = SendThrottle(get_redis(), rate) if rate else None
     return transport
