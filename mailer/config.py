@@ -66,6 +66,8 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict[str, obj
     config["SMTP_URL"] = get.smtp_url()
     config["MAIL_FROM"] = get.address("MAIL_FROM", DEFAULTS["MAIL_FROM"])
     config["BOUNCE_ADDRESS"] = get.address("BOUNCE_ADDRESS", config["MAIL_FROM"])
+    # The name emails and pages show: ORG_NAME, else MAIL_FROM's display name.
+    config["ORG_NAME"] = get.line("ORG_NAME") or parseaddr(str(config["MAIL_FROM"]))[0] or "SMEWG News"
     config["REPLY_TO"] = get.address("REPLY_TO", None)
     config["UNSUBSCRIBE_MAILTO"] = get.address("UNSUBSCRIBE_MAILTO", None)
     config["LIST_ID"] = get.list_id()
@@ -165,6 +167,13 @@ class _Reader:
             validate_email(addr, check_deliverability=False, test_environment=True)
         except EmailNotValidError as exc:
             raise ConfigError(f"{name} is not a valid address ({exc}): {value!r}") from None
+        return value
+
+    def line(self, name: str, limit: int = 120) -> str | None:
+        """Return a single line of at most ``limit`` characters, or None when unset."""
+        value = self.raw(name)
+        if value is not None and (len(value) > limit or any(ord(c) < 32 for c in value)):
+            raise ConfigError(f"{name} must be one line of at most {limit} characters")
         return value
 
     def list_id(self) -> str | None:

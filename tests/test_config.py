@@ -127,3 +127,12 @@ def test_list_id_is_read(tmp_path: Path) -> None:
     """A well-formed LIST_ID is kept as given."""
     config = load_config({"LIST_ID": "SMEWG News <news.smewg.example.org>"}, str(tmp_path))
     assert config["LIST_ID"] == "SMEWG News <news.smewg.example.org>"
+
+
+def test_organisation_name(tmp_path: Path) -> None:
+    """ORG_NAME wins; otherwise MAIL_FROM's display name; a multi-line name is refused."""
+    assert load_config({"MAIL_FROM": "SMEWG News <news@example.org>"}, str(tmp_path))["ORG_NAME"] == "SMEWG News"
+    config = load_config({"ORG_NAME": "APEC SMEWG", "MAIL_FROM": "News <news@example.org>"}, str(tmp_path))
+    assert config["ORG_NAME"] == "APEC SMEWG"
+    with pytest.raises(ConfigError, match="ORG_NAME"):
+        load_config({"ORG_NAME": "A\nB"}, str(tmp_path))

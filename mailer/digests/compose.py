@@ -13,7 +13,6 @@ from ..content.service import changed_content
 from ..extensions import db
 from ..mail import RenderedEmail, render_email
 from ..models import ALL_TOPICS, Digest, Topic, utcnow
-from ..subscriptions.emails import org_name
 from ..tokens import make_token
 
 #: Digests that claim their content: the next one starts where the latest of these ends, so a
@@ -64,7 +63,7 @@ def subject_for(content: dict[str, list[Any]], topics: int, when: datetime) -> s
         count = len(content.get(topic, []))
         if count:
             counts.append(f"{count} {NOUNS[topic][count != 1]}")
-    return f"{org_name()} — {when.strftime('%B %Y')}: {', '.join(counts)}"
+    return f"{current_app.config['ORG_NAME']} — {when.strftime('%B %Y')}: {', '.join(counts)}"
 
 
 def archive_url(digest: Digest) -> str:
@@ -106,7 +105,11 @@ def render_content(
     if test:
         subject = f"[TEST] {subject}"
     rendered = render_email(
-        "digest", org_name=org_name(), subject=subject, sections=sections(content, topics), archive_url=archive_link
+        "digest",
+        org_name=current_app.config["ORG_NAME"],
+        subject=subject,
+        sections=sections(content, topics),
+        archive_url=archive_link,
     )
     return subject, rendered
 

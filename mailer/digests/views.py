@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, current_app, render_template, request
 
-from ..subscriptions.emails import org_name
 from ..tokens import TokenInvalid, read_token
 from .compose import sections
 from .feed import atom_feed
@@ -16,7 +15,7 @@ bp = Blueprint("archive", __name__, url_prefix="/archive")
 @bp.get("/")
 def index() -> str:
     """The sent digests, newest first."""
-    return render_template("archive/index.html", digests=sent_digests(), org_name=org_name())
+    return render_template("archive/index.html", digests=sent_digests(), org_name=current_app.config["ORG_NAME"])
 
 
 @bp.get("/<int:digest_id>")
@@ -31,7 +30,7 @@ def show(digest_id: int) -> str:
 @bp.get("/feed.atom")
 def feed() -> Response:
     """The archive as an Atom feed."""
-    body = atom_feed(sent_digests(limit=20), current_app.config["BASE_URL"], org_name())
+    body = atom_feed(sent_digests(limit=20), current_app.config["BASE_URL"], current_app.config["ORG_NAME"])
     return Response(body, mimetype="application/atom+xml")
 
 

@@ -16,19 +16,12 @@ from .. import mail
 from ..models import Subscriber, Topic
 from .links import confirm_url, list_unsubscribe_header, personal_links
 
-DEFAULT_ORG_NAME = "SMEWG News"
-
-
-def org_name() -> str:
-    """The organisation's name as emails show it: MAIL_FROM's display name."""
-    return parseaddr(current_app.config["MAIL_FROM"])[0] or DEFAULT_ORG_NAME
-
 
 def _send(subscriber: Subscriber, template: str, subject: str, context: dict[str, Any]) -> None:
     """Render ``template`` for ``subscriber`` and send it; raise the transport's SMTP errors."""
     config = current_app.config
     archive_url = config["BASE_URL"] + "/archive/"
-    rendered = mail.render_email(template, org_name=org_name(), archive_url=archive_url, **context)
+    rendered = mail.render_email(template, org_name=config["ORG_NAME"], archive_url=archive_url, **context)
     factory = mail.MessageFactory(
         rendered,
         subject=subject,
@@ -56,10 +49,10 @@ def send_confirmation(subscriber: Subscriber) -> None:
         "valid_for": f"{days} day{'s' if days != 1 else ''}",
         "recipient_name": subscriber.name,
     }
-    _send(subscriber, "confirm", f"Please confirm your subscription to {org_name()}", context)
+    _send(subscriber, "confirm", "Please confirm your subscription to " + current_app.config["ORG_NAME"], context)
 
 
 def send_already_subscribed(subscriber: Subscriber) -> None:
     """Tell a confirmed subscriber who subscribed again that nothing needed doing."""
     context = {"topics": Topic(subscriber.topics).to_names(), "recipient_name": subscriber.name}
-    _send(subscriber, "already_subscribed", f"You are already subscribed to {org_name()}", context)
+    _send(subscriber, "already_subscribed", "You are already subscribed to " + current_app.config["ORG_NAME"], context)
