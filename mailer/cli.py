@@ -34,7 +34,9 @@ def register(app: Flask) -> None:
     """Attach every command group to ``app``."""
     from .content.cli import content_cli
     from .digests.cli import digest_cli
+    from .subscriptions.cli import subscribers_cli
 
     app.cli.add_command(staff_cli)
     app.cli.add_command(content_cli)
     app.cli.add_command(digest_cli)
+    app.cli.add_command(subscribers_cli)
