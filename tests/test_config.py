@@ -136,3 +136,19 @@ def test_organisation_name(tmp_path: Path) -> None:
     assert config["ORG_NAME"] == "APEC SMEWG"
     with pytest.raises(ConfigError, match="ORG_NAME"):
         load_config({"ORG_NAME": "A\nB"}, str(tmp_path))
+
+
+def test_bad_configuration_stops_the_procfile_web_process(tmp_path: Path) -> None:
+    """The Procfile's web command exits at start with the one line, instead of respawning workers."""
+    procfile = (Path(__file__).resolve().parents[1] / "Procfile").read_text()
+    web = next(line.split(":", 1)[1].strip() for line in procfile.splitlines() if line.startswith("web:"))
+    command = web.replace("${PORT:-5000}", "0").replace("${WEB_CONCURRENCY:-2}", "1").split()
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "MAILER_INSTANCE": str(tmp_path),
+           "MAILER_ENV": "production"}  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", *command], cwd=Path(__file__).resolve().parents[1], env=env,
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "mailer: configuration error: SECRET_KEY is required when MAILER_ENV=production" in result.stderr
+    assert "Booting worker" not in result.stderr
