@@ -28,7 +28,7 @@ from ..mail import (
 from ..mail.message import parse_mailbox
 from ..models import ALL_TOPICS, AuditEntry, Delivery, Digest, Subscriber, Timestamp, utcnow
 from ..redis_client import get_redis
-from ..subscriptions.links import list_unsubscribe_header, personal_links, unsubscribe_url
+from ..subscriptions.links import list_unsubscribe_header, personal_links
 from ..subscriptions.service import record_hard_bounce
 from . import tasks
 from .compose import compose_next, render_variant, subject_for
@@ -215,11 +215,12 @@ def _deliver(factory: MessageFactory, delivery: Delivery, link_version: int) -> 
     delivery.attempts += 1
     try:
         recipient = parse_mailbox("to", delivery.email)[1]
+        links = personal_links(delivery.subscriber_id, link_version)
         data = factory.build(
             to=recipient,
             message_id=message_id,
-            personal=personal_links(delivery.subscriber_id, link_version),
-            list_unsubscribe=list_unsubscribe_header(unsubscribe_url(delivery.subscriber_id, link_version)),
+            personal=links,
+            list_unsubscribe=list_unsubscribe_header(links["unsubscribe_url"]),
         )
     except ValueError as exc:
         # An address no header can carry (a non-ASCII local part would need SMTPUTF8): never sendable.

@@ -323,5 +323,8 @@ def get_transport() -> SMTPTransport:
     if transport is None:
         transport = _transports[url] = SMTPTransport(SMTPSettings.from_url(url))
     rate = current_app.config.get("SEND_RATE")
-    transport.throttle = SendThrottle(get_redis(), rate) if rate else None
+    if not rate:
+        transport.throttle = None
+    elif transport.throttle is None or transport.throttle.per_second != rate:
+        transport.throttle = SendThrottle(get_redis(), rate)
     return transport
