@@ -69,7 +69,8 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict[str, obj
     # The name emails and pages show: ORG_NAME, else MAIL_FROM's display name.
     config["ORG_NAME"] = get.line("ORG_NAME") or parseaddr(str(config["MAIL_FROM"]))[0] or "SMEWG News"
     config["REPLY_TO"] = get.address("REPLY_TO", None)
-    config["UNSUBSCRIBE_MAILTO"] = get.address("UNSUBSCRIBE_MAILTO", None)
+    # A bare address: it goes into a mailto: URL, where a display name has no place.
+    config["UNSUBSCRIBE_MAILTO"] = parseaddr(get.address("UNSUBSCRIBE_MAILTO", None) or "")[1] or None
     config["LIST_ID"] = get.list_id()
     config["SEND_RATE"] = get.positive_number("SEND_RATE")
     config.update(get.dkim())

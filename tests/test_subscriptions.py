@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import time
 from email.utils import parseaddr
 
@@ -14,6 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from itsdangerous import TimestampSigner
 
+from mailer.config import load_config
 from mailer.extensions import db
 from mailer.models import Subscriber, SubscriberStatus, Topic
 from mailer.subscriptions.emails import send_confirmation
@@ -427,3 +429,27 @@ def test_confirmation_to_an_unknown_mailbox_suppresses_it(
     assert "User unknown" in row.suppressed_reason
     assert [e.event for e in events(app, "typo@example.org")] == ["subscribe", "suppress"]
     assert mailbox.messages == []
+
+
+def test_optional_headers_follow_the_configuration(
+    app: Flask, mailbox: CaughtMail, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HTTPS BASE_URL first in List-Unsubscribe, then the mailto; Reply-To, List-Id and Return-Path as set."""
+    monkeypatch.setenv("UNSUBSCRIBE_MAILTO", "Unsubscribe desk <leave@example.org>")
+    monkeypatch.setenv("REPLY_TO", "SMEWG Secretariat <secretariat@example.org>")
+    monkeypatch.setenv("LIST_ID", "SMEWG News <news.smewg.example.org>")
+    monkeypatch.setenv("BOUNCE_ADDRESS", "bounces@example.org")
+    loaded = load_config(dict(os.environ), app.instance_path)
+    app.config.update({k: loaded[k] for k in ("UNSUBSCRIBE_MAILTO", "REPLY_TO", "LIST_ID", "BOUNCE_ADDRESS")})
+    app.config["BASE_URL"] = "https://news.example.org"
+    sid = add_subscriber(app, "ana@example.org", SubscriberStatus.PENDING)
+    with app.app_context():
+        send_confirmation(db.session.get(Subscriber, sid))
+    (message,) = mailbox.wait_for(1)
+    unsubscribe = str(message["List-Unsubscribe"])
+    assert unsubscribe.startswith("<https://news.example.org/subscriptions/unsubscribe/")
+    assert unsubscribe.endswith(", <mailto:leave@example.org?subject=unsubscribe>")
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message["Reply-To"] == "SMEWG Secretariat <secretariat@example.org>"
+    assert message["List-Id"] == "SMEWG News <news.smewg.example.org>"
+    assert mailbox.envelopes == [("bounces@example.org", ["ana@example.org"])]
