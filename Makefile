@@ -1,22 +1,28 @@
 # The two commands a newcomer needs: `make run` (the whole service, embedded) and `make test`.
 PYTHON ?= python3
 VENV := .venv
-STAMP := $(VENV)/.installed
 
 .PHONY: run test lint
 
-$(STAMP): requirements.txt requirements-dev.txt
-	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
-	touch $(STAMP)
 
-run: $(STAMP)
+# Stamps: reinstall only when a requirements file changed.
+$(VENV)/.run-installed: requirements.txt | $(VENV)/bin/python
+	$(VENV)/bin/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.test-installed: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.run-installed
+
+run: $(VENV)/.run-installed
 	$(VENV)/bin/python -m mailer.embedded
 
-test: $(STAMP)
+test: $(VENV)/.test-installed
 	$(VENV)/bin/python -m pytest
 
-lint: $(STAMP)
+lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check mailer tests bench worker.py wsgi.py
 	$(VENV)/bin/ruff format --check mailer tests bench worker.py wsgi.py
