@@ -9,12 +9,10 @@ from flask.cli import AppGroup
 
 from ..extensions import db
 from ..models import ALL_TOPICS, Digest, Topic
-from .compose import compose_next, render_content
+from .compose import preview
 from .service import MAX_ID, DigestError, create_digest, delivery_counts
 
 digest_cli = AppGroup("digest", help="Compose, send and follow digests.")
-
-PREVIEW_LINKS = {"preferences_url": "<your preferences link>", "unsubscribe_url": "<your unsubscribe link>"}
 
 
 def _topics(ctx: click.Context, param: click.Parameter, value: str | None) -> int:
@@ -42,14 +40,10 @@ def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> da
 @click.option("--topics", callback=_topics, help="Comma-separated topics: meetings,projects,news (default all).")
 def digest_preview(topics: int) -> None:
     """Print the text part of the next digest."""
-    next_digest = compose_next(topics)
-    if next_digest.is_empty:
+    shown = preview(topics)
+    if shown is None:
         raise click.ClickException("nothing new since the last digest for these topics")
-    _, rendered = render_content(next_digest.content, topics, next_digest.until, "<link to this digest online>")
-    text = rendered.text
-    for name, value in PREVIEW_LINKS.items():
-        text = text.replace(f"@@personal:{name}@@", value)
-    click.echo(text)
+    click.echo(shown[1].text)
 
 
 @digest_cli.command("send")

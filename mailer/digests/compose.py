@@ -11,7 +11,7 @@ from flask import current_app
 from ..content.calendar import calendar_url
 from ..content.service import changed_content
 from ..extensions import db
-from ..mail import RenderedEmail, render_email
+from ..mail import RenderedEmail, personal_placeholder, render_email
 from ..models import ALL_TOPICS, Digest, Topic, utcnow
 from ..tokens import make_token
 
@@ -95,6 +95,22 @@ def sections(content: dict[str, list[dict[str, Any]]], topics: int) -> list[dict
 def render_variant(digest: Digest, topics: int) -> tuple[str, RenderedEmail]:
     """The subject and rendered parts for subscribers of ``topics`` (personal links still placeholders)."""
     return render_content(digest.content, topics & digest.topics, digest.until, archive_url(digest), digest.is_test)
+
+
+#: What a preview shows where each reader's own links will be.
+PREVIEW_LINKS = {"preferences_url": "#your-preferences-link", "unsubscribe_url": "#your-unsubscribe-link"}
+
+
+def preview(topics: int = ALL_TOPICS) -> tuple[str, RenderedEmail] | None:
+    """The next digest as readers of ``topics`` would get it (links made visible), or None if empty."""
+    next_digest = compose_next(topics)
+    if next_digest.is_empty:
+        return None
+    subject, rendered = render_content(next_digest.content, topics, next_digest.until, "#link-to-this-digest-online")
+    text, html = rendered.text, rendered.html
+    for name, value in PREVIEW_LINKS.items():
+        text, html = text.replace(personal_placeholder(name), value), html.replace(personal_placeholder(name), value)
+    return subject, RenderedEmail(text=text, html=html)
 
 
 def render_content(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField
-from wtforms.validators import DataRequired, Length
+from wtforms import DateTimeLocalField, EmailField, PasswordField
+from wtforms.validators import DataRequired, Email, InputRequired, Length, ValidationError
 
 
 class LoginForm(FlaskForm):
@@ -12,3 +14,25 @@ class LoginForm(FlaskForm):
 
     email = EmailField("Email", validators=[DataRequired(), Length(max=254)])
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
+
+
+class TestSendForm(FlaskForm):
+    """Where to send one test copy."""
+
+    email = EmailField("Send a test copy to", validators=[DataRequired(), Length(max=254), Email()])
+
+
+class SendForm(FlaskForm):
+    """Send the next digest now (the CSRF token is the whole form)."""
+
+
+class ScheduleForm(FlaskForm):
+    """When to send the next digest, in UTC."""
+
+    # InputRequired, not DataRequired: an unreadable time must say so, not "required".
+    at = DateTimeLocalField("Send at (UTC)", format="%Y-%m-%dT%H:%M", validators=[InputRequired()])
+
+    def validate_at(self, field: DateTimeLocalField) -> None:
+        """The time must be ahead of now (UTC)."""
+        if field.data is not None and field.data.replace(tzinfo=UTC) <= datetime.now(UTC):
+            raise ValidationError("Choose a time in the future.")

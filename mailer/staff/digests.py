@@ -1,0 +1,117 @@
+"""The console's digest pages: preview the next one, send a test, send or schedule it, follow it."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from werkzeug.wrappers import Response as BaseResponse
+
+from ..digests.compose import preview
+from ..digests.service import MAX_ID, DigestError, create_digest, delivery_counts
+from ..extensions import db
+from ..models import Delivery, Digest
+from .forms import ScheduleForm, SendForm, TestSendForm
+
+bp = Blueprint("staff_digests", __name__, url_prefix="/staff/digests")
+FAILED_SHOWN = 200
+
+
+@bp.before_request
+@login_required
+def _signed_in() -> None:
+    """Every digest page is for signed-in staff."""
+
+
+@bp.get("/next")
+def next_digest() -> str:
+    """The next digest as subscribers of every topic would read it, with the ways to send it."""
+    return _preview_page()
+
+
+def _preview_page(
+    test_form: TestSendForm | None = None, schedule_form: ScheduleForm | None = None, error: str | None = None
+) -> str:
+    """Render the preview with the three forms (and their errors, when an attempt failed)."""
+    return render_template(
+        "staff/next_digest.html", shown=preview(), error=error,
+        test_form=test_form or TestSendForm(formdata=None), send_form=SendForm(formdata=None),
+        schedule_form=schedule_form or ScheduleForm(formdata=None),
+    )  # fmt: skip
+
+
+@bp.get("/next/html")
+def next_digest_html() -> Response:
+    """The HTML part of the preview alone, for a sandboxed frame."""
+    shown = preview()
+    if shown is None:
+        abort(404)
+    response = Response(shown[1].html, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = "default-src 'none'; img-src * data:; style-src 'unsafe-inline'"
+    return response
+
+
+@bp.post("/test")
+def send_test() -> tuple[str, int] | BaseResponse:
+    """Send one test copy of the next digest to the address given."""
+    form = TestSendForm(formdata=request.form)
+    if not form.validate():
+        return _preview_page(test_form=form), 400
+    return _create(test_to=form.email.data)
+
+
+@bp.post("/send")
+def send_now() -> tuple[str, int] | BaseResponse:
+    """Create the next digest and queue it for every subscriber it concerns."""
+    return _create()
+
+
+@bp.post("/schedule")
+def schedule() -> tuple[str, int] | BaseResponse:
+    """Create the next digest to go out at the time given (UTC)."""
+    form = ScheduleForm(formdata=request.form)
+    if not form.validate() or form.at.data is None:
+        return _preview_page(schedule_form=form), 400
+    return _create(at=form.at.data.replace(tzinfo=UTC))
+
+
+def _create(**options: object) -> tuple[str, int] | BaseResponse:
+    """Create the digest through the service; a refusal shows the preview again with the reason."""
+    try:
+        digest = create_digest(actor=current_user.email, **options)  # type: ignore[arg-type]
+    except DigestError as exc:
+        return _preview_page(error=str(exc)), 409
+    flash(f"Digest {digest.id} created: {digest.subject}")
+    return redirect(url_for(".show", digest_id=digest.id))
+
+
+def _digest(digest_id: int) -> Digest:
+    """The digest with this id, or 404."""
+    digest = db.session.get(Digest, digest_id) if 0 < digest_id <= MAX_ID else None
+    if digest is None:
+        abort(404)
+    return digest
+
+
+@bp.get("/<int:digest_id>")
+def show(digest_id: int) -> str:
+    """A digest's status, its delivery figures (refreshing while it goes out) and what failed."""
+    digest = _digest(digest_id)
+    failed = db.session.execute(
+        db.select(Delivery).where(Delivery.digest_id == digest.id, Delivery.status.in_(("failed", "bounced")))
+        .order_by(Delivery.id).limit(FAILED_SHOWN)
+    ).scalars()  # fmt: skip
+    return render_template("staff/digest.html", digest=digest, counts=_counts(digest.id), failed=list(failed))
+
+
+@bp.get("/<int:digest_id>/progress")
+def progress(digest_id: int) -> Response:
+    """The same figures as JSON, for a page or a script that follows a send."""
+    digest = _digest(digest_id)
+    return jsonify(id=digest.id, status=digest.status, counts=_counts(digest.id))
+
+
+def _counts(digest_id: int) -> dict[str, int]:
+    """Deliveries by status, with every status present."""
+    return {"queued": 0, "sending": 0, "sent": 0, "failed": 0, "bounced": 0, "skipped": 0, **delivery_counts(digest_id)}

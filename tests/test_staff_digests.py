@@ -1,0 +1,172 @@
+"""The console's digest pages: preview, test copy, send now, schedule, progress and failures."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from mailer.content.importer import import_text
+from mailer.extensions import db
+from mailer.models import ALL_TOPICS, AuditEntry, Delivery, Digest, Subscriber
+from mailer.staff.service import create_staff
+from tests.conftest import CaughtMail, csrf_token, wait_until
+
+PASSWORD = "correct horse battery"
+CONTENT = {
+    "meetings": [{"slug": "smewg-58", "title": "58th SMEWG Meeting", "kind": "working-group",
+                  "start_date": "2024-03-04", "city": "Lima", "economy": "Peru", "status": "held"}],
+    "news": [{"slug": "nine", "title": "Nine projects under way", "published_on": "2023-12-15", "body": "Nine."}],
+}  # fmt: skip
+
+
+@pytest.fixture
+def staff(app: Flask, client: FlaskClient) -> FlaskClient:
+    """A signed-in editor, with new content and two confirmed subscribers."""
+    with app.app_context():
+        create_staff("editor@example.org", PASSWORD)
+        import_text(json.dumps(CONTENT))
+        db.session.add_all([Subscriber(email=f"{n}@example.org", topics=ALL_TOPICS, status="confirmed")
+                            for n in ("ana", "ben")])  # fmt: skip
+        db.session.commit()
+    token = csrf_token(client.get("/staff/login").get_data(as_text=True))
+    client.post("/staff/login", data={"csrf_token": token, "email": "editor@example.org", "password": PASSWORD})
+    return client
+
+
+def _token(client: FlaskClient) -> str:
+    """A CSRF token of the signed-in session (the console page always has a form)."""
+    return csrf_token(client.get("/staff/").get_data(as_text=True))
+
+
+def _digests(app: Flask) -> list[Digest]:
+    """Every digest."""
+    with app.app_context():
+        return list(db.session.execute(db.select(Digest)).scalars())
+
+
+def test_pages_need_sign_in(client: FlaskClient) -> None:
+    """Anonymous visitors go to the sign-in page; nothing is created by a forged POST."""
+    for path in ("/staff/digests/next", "/staff/digests/next/html", "/staff/digests/1", "/staff/digests/1/progress"):
+        assert client.get(path).status_code == 302
+    assert client.post("/staff/digests/send").status_code in (302, 400)
+
+
+def test_preview_shows_the_next_digest(staff: FlaskClient) -> None:
+    """Subject, items and the HTML frame; readers' personal links are shown as placeholders."""
+    page = staff.get("/staff/digests/next").get_data(as_text=True)
+    assert "1 meeting, 1 news item" in page and "58th SMEWG Meeting" in page
+    html = staff.get("/staff/digests/next/html")
+    assert "Nine projects under way" in html.get_data(as_text=True)
+    assert "#your-unsubscribe-link" in html.get_data(as_text=True)
+    assert "default-src 'none'" in html.headers["Content-Security-Policy"]
+
+
+def test_test_copy_goes_to_one_address(app: Flask, staff: FlaskClient, mailbox: CaughtMail,
+                                       celery_worker: object) -> None:  # fmt: skip
+    """A test copy reaches the given address only; the digest page says so."""
+    response = staff.post("/staff/digests/test", data={"csrf_token": _token(staff), "email": "me@example.org"})
+    assert response.status_code == 302
+    [message] = mailbox.wait_for(1)
+    assert message["To"] == "me@example.org" and message["Subject"].startswith("[TEST]")
+    page = staff.get(response.headers["Location"]).get_data(as_text=True)
+    assert "test copy to me@example.org" in page
+    with app.app_context():
+        assert db.session.execute(db.select(AuditEntry.actor).where(AuditEntry.action == "digest.test")).scalar() == (
+            "editor@example.org"
+        )
+
+
+def test_send_now_then_follow_progress(app: Flask, staff: FlaskClient, mailbox: CaughtMail,
+                                       celery_worker: object) -> None:  # fmt: skip
+    """Send now queues one delivery per subscriber; progress reaches sent; a second send is refused."""
+    response = staff.post("/staff/digests/send", data={"csrf_token": _token(staff)})
+    assert response.status_code == 302
+    digest_id = int(re.search(r"/staff/digests/(\d+)$", response.headers["Location"]).group(1))
+    mailbox.wait_for(2)
+    progress = wait_until(lambda: (p := staff.get(f"/staff/digests/{digest_id}/progress").get_json())
+                          and p["status"] == "sent" and p)  # fmt: skip
+    assert progress["counts"]["sent"] == 2 and progress["counts"]["queued"] == 0
+    page = staff.get(f"/staff/digests/{digest_id}").get_data(as_text=True)
+    assert "2 of 2 done" in page and 'http-equiv="refresh"' not in page
+    again = staff.post("/staff/digests/send", data={"csrf_token": _token(staff)})
+    assert again.status_code == 409 and "nothing new" in again.get_data(as_text=True)
+    assert len(_digests(app)) == 1
+
+
+def test_failures_are_listed_with_the_server_reply(app: Flask, staff: FlaskClient) -> None:
+    """Failed and bounced deliveries show their address and SMTP reply."""
+    with app.app_context():
+        digest = Digest(subject="S", status="sent", until=datetime.now(UTC), content={}, topics=ALL_TOPICS)
+        db.session.add(digest)
+        db.session.flush()
+        db.session.add(
+            Delivery(
+                digest_id=digest.id,
+                subscriber_id=1,
+                email="ana@example.org",
+                topics=7,
+                status="bounced",
+                last_smtp_code=550,
+                last_smtp_reply="5.1.1 User unknown",
+            )
+        )
+        db.session.commit()  # fmt: skip
+        digest_id = digest.id
+    page = staff.get(f"/staff/digests/{digest_id}").get_data(as_text=True)
+    assert "ana@example.org" in page and "550 5.1.1 User unknown" in page
+
+
+def test_schedule_creates_a_scheduled_digest(app: Flask, staff: FlaskClient) -> None:
+    """A future time makes a scheduled digest; its page refreshes itself until it goes out."""
+    at = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    response = staff.post("/staff/digests/schedule", data={"csrf_token": _token(staff), "at": at})
+    assert response.status_code == 302
+    [digest] = _digests(app)
+    assert digest.status == "scheduled" and digest.scheduled_at.strftime("%Y-%m-%dT%H:%M") == at
+    assert 'http-equiv="refresh"' in staff.get(response.headers["Location"]).get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("path", "data", "status", "message"),
+    [
+        ("/staff/digests/test", {"email": "not an address"}, 400, "Invalid email address"),
+        ("/staff/digests/test", {"email": "me@example.org\r\nBcc: x@example.org"}, 400, "Invalid email address"),
+        ("/staff/digests/test", {"email": "a" * 300 + "@example.org"}, 400, "Field cannot be longer"),
+        ("/staff/digests/send", {}, 409, None),
+        ("/staff/digests/test", {}, 400, "This field is required."),
+        ("/staff/digests/schedule", {"at": "tomorrow"}, 400, "Not a valid datetime value."),
+        ("/staff/digests/schedule", {"at": "2020-01-01T09:00"}, 400, "Choose a time in the future."),
+        ("/staff/digests/schedule", {"at": "9" * 5000}, 400, "Not a valid datetime value."),
+    ],
+)
+def test_bad_input_creates_nothing(
+    app: Flask, staff: FlaskClient, path: str, data: dict[str, str], status: int, message: str | None
+) -> None:
+    """Malformed, injected, oversized and past values answer 4xx with the reason; no digest is made."""
+    if message is None:  # nothing new to send
+        with app.app_context():
+            db.session.execute(db.update(Subscriber).values(status="unsubscribed"))
+            db.session.add(Digest(subject="S", status="sent", until=datetime.now(UTC), content={}, topics=7))
+            db.session.commit()
+    before = len(_digests(app))
+    response = staff.post(path, data={"csrf_token": _token(staff), **data})
+    assert response.status_code == status
+    assert (message or "nothing new") in response.get_data(as_text=True)
+    assert len(_digests(app)) == before
+
+
+def test_forged_post_without_token_is_refused(app: Flask, staff: FlaskClient) -> None:
+    """Send now without the CSRF token: 400 and no digest."""
+    assert staff.post("/staff/digests/send").status_code == 400
+    assert _digests(app) == []
+
+
+def test_unknown_digest_is_404(staff: FlaskClient) -> None:
+    """Ids that name no digest, however large, answer 404."""
+    for path in ("/staff/digests/999", f"/staff/digests/{2**40}", "/staff/digests/999/progress"):
+        assert staff.get(path).status_code == 404
