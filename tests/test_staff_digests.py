@@ -170,3 +170,30 @@ def test_unknown_digest_is_404(staff: FlaskClient) -> None:
     """Ids that name no digest, however large, answer 404."""
     for path in ("/staff/digests/999", f"/staff/digests/{2**40}", "/staff/digests/999/progress"):
         assert staff.get(path).status_code == 404
+
+
+def test_cancel_a_scheduled_digest(app: Flask, staff: FlaskClient) -> None:
+    """A scheduled digest can be cancelled once; its content is new again for the next digest."""
+    at = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    location = staff.post("/staff/digests/schedule", data={"csrf_token": _token(staff), "at": at}).headers["Location"]
+    assert "Nothing is new since the last digest" in staff.get("/staff/digests/next").get_data(as_text=True)
+    assert staff.post(location + "/cancel").status_code == 400
+    assert staff.post(location + "/cancel", data={"csrf_token": _token(staff)}).status_code == 303
+    assert [d.status for d in _digests(app)] == ["cancelled"]
+    again = staff.get(staff.post(location + "/cancel", data={"csrf_token": _token(staff)}).headers["Location"])
+    assert "Only a digest still waiting for its time can be cancelled." in again.get_data(as_text=True)
+    assert "Send now" in staff.get("/staff/digests/next").get_data(as_text=True)
+    with app.app_context():
+        assert db.session.execute(db.select(AuditEntry.action).where(AuditEntry.action == "digest.cancel")).scalar()
+
+
+def test_a_digest_that_started_cannot_be_cancelled(app: Flask, staff: FlaskClient) -> None:
+    """Cancel on a queued digest changes nothing."""
+    with app.app_context():
+        digest = Digest(subject="S", status="queued", until=datetime.now(UTC), content={}, topics=ALL_TOPICS)
+        db.session.add(digest)
+        db.session.commit()
+        digest_id = digest.id
+    response = staff.post(f"/staff/digests/{digest_id}/cancel", data={"csrf_token": _token(staff)})
+    assert response.status_code == 303
+    assert [d.status for d in _digests(app)] == ["queued"]

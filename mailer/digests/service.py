@@ -156,6 +156,20 @@ def release_due(now: datetime | None = None) -> list[int]:
     return released
 
 
+def cancel_scheduled(digest_id: int, actor: str) -> bool:
+    """Cancel a digest that is still waiting for its time; False when it is no longer scheduled.
+
+    Its content goes back to being new, so the next digest carries it.
+    """
+    cancelled = db.session.execute(
+        db.update(Digest).where(Digest.id == digest_id, Digest.status == "scheduled").values(status="cancelled")
+    )
+    if cancelled.rowcount == 1:
+        db.session.add(AuditEntry(actor=actor, action="digest.cancel", target=f"digest:{digest_id}"))
+    db.session.commit()
+    return cancelled.rowcount == 1
+
+
 def send_batch(digest_id: int, delivery_ids: list[int]) -> list[int]:
     """Send the still-queued deliveries among ``delivery_ids``; return those that failed transiently."""
     digest = db.session.get(Digest, digest_id)

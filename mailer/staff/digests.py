@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..digests.compose import preview
-from ..digests.service import MAX_ID, DigestError, create_digest, delivery_counts
+from ..digests.service import MAX_ID, DigestError, cancel_scheduled, create_digest, delivery_counts
 from ..extensions import db
 from ..models import Delivery, Digest
 from .forms import ScheduleForm, SendForm, TestSendForm
@@ -102,7 +102,23 @@ def show(digest_id: int) -> str:
         db.select(Delivery).where(Delivery.digest_id == digest.id, Delivery.status.in_(("failed", "bounced")))
         .order_by(Delivery.id).limit(FAILED_SHOWN)
     ).scalars()  # fmt: skip
-    return render_template("staff/digest.html", digest=digest, counts=_counts(digest.id), failed=list(failed))
+    return render_template(
+        "staff/digest.html", digest=digest, counts=_counts(digest.id), failed=list(failed),
+        cancel_form=SendForm(formdata=None),
+    )  # fmt: skip
+
+
+@bp.post("/<int:digest_id>/cancel")
+def cancel(digest_id: int) -> tuple[str, int] | BaseResponse:
+    """Cancel a scheduled digest; one that already started going out cannot be cancelled."""
+    digest = _digest(digest_id)
+    if not SendForm(formdata=request.form).validate():
+        abort(400)
+    if not cancel_scheduled(digest.id, current_user.email):
+        flash("Only a digest still waiting for its time can be cancelled.", "error")
+        return redirect(url_for(".show", digest_id=digest.id), 303)
+    flash(f"Digest {digest.id} cancelled; its content will go in the next digest.")
+    return redirect(url_for(".show", digest_id=digest.id), 303)
 
 
 @bp.get("/<int:digest_id>/progress")
