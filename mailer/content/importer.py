@@ -167,6 +167,33 @@ def import_text(text: str, *, source: str = "<input>", demo: bool = False, actor
     return report
 
 
+class ContentItemError(ValueError):
+    """One item from a form that cannot be saved; ``problems`` maps each field to what is wrong."""
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{name}: {text}" for name, text in problems.items()))
+        self.problems = problems
+
+
+def save_item(section: str, entry: dict[str, Any], *, actor: str, new: bool) -> ImportReport:
+    """Check and save one item with the import's rules (a new one must not reuse a slug)."""
+    model, fields = SECTIONS[section]
+    values, problems = _validate_item(entry, fields, (section, 0))
+    found = {str(path[2]) if len(path) > 2 else "item": text for path, text in problems}
+    if not found and new and db.session.execute(db.select(model.id).where(model.slug == values["slug"])).first():
+        found["slug"] = "is already used by another item; choose another"
+    if found:
+        raise ContentItemError(found)
+    report = ImportReport()
+    _upsert(model, section, values, report)
+    if report.changed:
+        detail = {"created": report.created, "updated": report.updated}
+        target = f"{section}:{values['slug']}"
+        db.session.add(AuditEntry(actor=actor, action="content.edit", target=target, detail=detail))
+    db.session.commit()
+    return report
+
+
 def _upsert(model: type, section: str, values: dict[str, Any], report: ImportReport) -> None:
     """Create the row for ``values`` or update the one with its slug when a field differs."""
     row = db.session.execute(db.select(model).where(model.slug == values["slug"])).scalar_one_or_none()

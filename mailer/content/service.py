@@ -80,3 +80,7 @@ def find_meeting(slug: str) -> Meeting | None:
     if len(slug) > 120 or not SLUG.match(slug):
         return None
     return db.session.execute(db.select(Meeting).where(Meeting.slug == slug)).scalar_one_or_none()
+
+
+#: Each section's item as a JSON-safe entry, by section name.
+SECTION_ENTRIES = {"meetings": meeting_entry, "projects": project_entry, "news": news_entry}

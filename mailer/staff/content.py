@@ -1,0 +1,101 @@
+"""The console's content pages: list, add and edit meetings, projects and news items.
+
+Forms go through the importer's own rules (``save_item``), so an item saved here is held to
+exactly what a JSON import would accept, and a change makes it new for the next digest.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Response
+
+from ..content.importer import SECTIONS, ContentItemError, Field, save_item
+from ..content.service import SECTION_ENTRIES
+from ..extensions import db
+
+bp = Blueprint("staff_content", __name__, url_prefix="/staff/content")
+LISTED = 200
+
+
+@bp.before_request
+@login_required
+def _signed_in() -> None:
+    """Every content page is for signed-in staff."""
+
+
+def _section(section: str) -> tuple[type, tuple[Field, ...]]:
+    """The model and fields of a section, or 404."""
+    if section not in SECTIONS:
+        abort(404)
+    return SECTIONS[section]
+
+
+@bp.get("/")
+def index() -> str:
+    """Every section with its most recently changed items."""
+    listing = {
+        section: db.session.execute(db.select(model).order_by(model.updated_at.desc()).limit(LISTED)).scalars().all()
+        for section, (model, _) in SECTIONS.items()
+    }
+    return render_template("staff/content_index.html", listing=listing)
+
+
+@bp.route("/<section>/new", methods=["GET", "POST"])
+def create(section: str) -> str | tuple[str, int] | Response:
+    """A form for a new item of ``section``."""
+    _, fields = _section(section)
+    if request.method == "POST":
+        return _save(section, fields, new=True)
+    return _form_page(section, fields, {}, {}, new=True)
+
+
+@bp.route("/<section>/<slug>", methods=["GET", "POST"])
+def edit(section: str, slug: str) -> str | tuple[str, int] | Response:
+    """The form for an existing item; its slug stays as it is."""
+    model, fields = _section(section)
+    item = db.session.execute(db.select(model).where(model.slug == slug[:200])).scalar_one_or_none()
+    if item is None:
+        abort(404)
+    if request.method == "POST":
+        return _save(section, fields, new=False, slug=item.slug)
+    return _form_page(section, fields, SECTION_ENTRIES[section](item), {}, new=False)
+
+
+def _save(section: str, fields: tuple[Field, ...], *, new: bool, slug: str | None = None) -> tuple[str, int] | Response:
+    """Save the posted item; show the form again with each field's problem when it cannot be."""
+    entry = _entry(request.form, fields)
+    if slug is not None:
+        entry["slug"] = slug
+    try:
+        report = save_item(section, entry, actor=current_user.email, new=new)
+    except ContentItemError as exc:
+        return _form_page(section, fields, entry, exc.problems, new=new), 400
+    flash(f"Saved {entry['slug']}; it will be in the next digest." if report.changed else "Nothing changed.")
+    return redirect(url_for(".index"), 303)
+
+
+def _entry(form: MultiDict[str, str], fields: tuple[Field, ...]) -> dict[str, Any]:
+    """The posted fields as the importer takes them: checkboxes as booleans, whole numbers as ints."""
+    entry: dict[str, Any] = {}
+    for spec in fields:
+        raw = form.get(spec.name, "")
+        if spec.kind == "bool":
+            entry[spec.name] = spec.name in form
+        elif spec.kind == "int" and raw.strip().lstrip("-").isdigit() and len(raw) < 12:
+            entry[spec.name] = int(raw)
+        else:
+            entry[spec.name] = raw.strip() if spec.kind != "text" else raw.replace("\r\n", "\n")
+    return entry
+
+
+def _form_page(
+    section: str, fields: tuple[Field, ...], values: dict[str, Any], problems: dict[str, str], *, new: bool
+) -> str:
+    """The item form with ``values`` filled in and ``problems`` next to their fields."""
+    return render_template(
+        "staff/content_form.html", section=section, fields=fields, values=values, problems=problems, new=new
+    )

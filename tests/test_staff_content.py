@@ -1,0 +1,118 @@
+"""The console's content pages: add and edit items with the importer's rules; bad input changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from mailer.extensions import db
+from mailer.models import AuditEntry, Meeting, NewsItem
+from mailer.staff.service import create_staff
+from tests.conftest import csrf_token
+
+PASSWORD = "correct horse battery"
+MEETING = {"slug": "smewg-59", "title": "59th SMEWG Meeting", "kind": "working-group", "number": "59",
+           "start_date": "2025-02-24", "end_date": "2025-02-25", "city": "Incheon", "economy": "Korea",
+           "status": "upcoming", "summary": "First meeting of 2025.", "link": "https://www.apec.org/"}  # fmt: skip
+
+
+@pytest.fixture
+def staff(app: Flask, client: FlaskClient) -> FlaskClient:
+    """A signed-in editor."""
+    with app.app_context():
+        create_staff("editor@example.org", PASSWORD)
+    token = csrf_token(client.get("/staff/login").get_data(as_text=True))
+    client.post("/staff/login", data={"csrf_token": token, "email": "editor@example.org", "password": PASSWORD})
+    return client
+
+
+def _post(client: FlaskClient, path: str, data: dict[str, str]) -> object:
+    """Post a content form with the session's CSRF token."""
+    token = csrf_token(client.get("/staff/").get_data(as_text=True))
+    return client.post(path, data={"csrf_token": token, **data})
+
+
+def _meetings(app: Flask) -> list[tuple[str, str, int | None]]:
+    """Every meeting as (slug, title, number)."""
+    with app.app_context():
+        return [(m.slug, m.title, m.number) for m in db.session.execute(db.select(Meeting)).scalars()]
+
+
+def test_pages_need_sign_in(client: FlaskClient) -> None:
+    """Anonymous visitors are sent to sign in."""
+    for path in ("/staff/content/", "/staff/content/meetings/new", "/staff/content/meetings/x"):
+        assert client.get(path).status_code == 302
+
+
+def test_add_then_edit_a_meeting(app: Flask, staff: FlaskClient) -> None:
+    """A new meeting is saved and listed; an edit updates it (slug kept) and both are audited."""
+    response = _post(staff, "/staff/content/meetings/new", MEETING)
+    assert response.status_code == 303
+    assert "59th SMEWG Meeting" in staff.get("/staff/content/").get_data(as_text=True)
+    form = staff.get("/staff/content/meetings/smewg-59").get_data(as_text=True)
+    assert 'value="Incheon"' in form and 'value="2025-02-24"' in form
+    edited = _post(staff, "/staff/content/meetings/smewg-59", {**MEETING, "slug": "hijack", "title": "59th SMEWG"})
+    assert edited.status_code == 303
+    assert _meetings(app) == [("smewg-59", "59th SMEWG", 59)]
+    with app.app_context():
+        actions = db.session.execute(db.select(AuditEntry.action, AuditEntry.actor)).all()
+    assert actions.count(("content.edit", "editor@example.org")) == 2
+
+
+def test_add_news_shows_in_the_next_digest(app: Flask, staff: FlaskClient) -> None:
+    """A news item added in the console is in the next digest's preview."""
+    data = {"slug": "new-projects", "title": "Four new projects", "published_on": "2025-01-10", "body": "Endorsed."}
+    assert _post(staff, "/staff/content/news/new", data).status_code == 303
+    assert "Four new projects" in staff.get("/staff/digests/next").get_data(as_text=True)
+    with app.app_context():
+        assert db.session.execute(db.select(NewsItem.body)).scalar() == "Endorsed."
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"start_date": "24/02/2025"}, "start_date", "must be YYYY-MM-DD"),
+        ({"start_date": "2025-02-30"}, "start_date", "is not a real date"),
+        ({"end_date": "2025-02-01"}, "end_date", "is before start_date"),
+        ({"kind": "party"}, "kind", "must be one of"),
+        ({"status": ""}, "status", "missing status"),
+        ({"number": "fifty"}, "number", "must be a whole number"),
+        ({"number": "0"}, "number", "must be between 1 and 100000"),
+        ({"title": "x" * 301}, "title", "is longer than 300 characters"),
+        ({"title": "Meeting\r\nBcc: x@example.org"}, "title", "must be a single line"),
+        ({"slug": "Not A Slug"}, "slug", "must be lowercase letters"),
+        ({"link": "javascript:alert(1)"}, "link", "must be an http:// or https:// URL"),
+        ({"summary": "x" * 20_001}, "summary", "is longer than 20000 characters"),
+    ],
+)
+def test_bad_input_is_a_form_error_and_saves_nothing(
+    app: Flask, staff: FlaskClient, changes: dict[str, str], field: str, message: str
+) -> None:
+    """Malformed, injected and oversized values answer 400 with the field's problem; nothing is saved."""
+    response = _post(staff, "/staff/content/meetings/new", {**MEETING, **changes})
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert f'id="{field}-error"' in page and message in page
+    assert _meetings(app) == []
+
+
+def test_new_item_cannot_take_an_existing_slug(app: Flask, staff: FlaskClient) -> None:
+    """Adding with a slug in use is refused rather than overwriting the other item."""
+    _post(staff, "/staff/content/meetings/new", MEETING)
+    response = _post(staff, "/staff/content/meetings/new", {**MEETING, "title": "Another"})
+    assert response.status_code == 400 and "is already used" in response.get_data(as_text=True)
+    assert _meetings(app) == [("smewg-59", "59th SMEWG Meeting", 59)]
+
+
+def test_unknown_section_or_item_is_404(staff: FlaskClient) -> None:
+    """Made-up sections and slugs answer 404, on GET and POST."""
+    for path in ("/staff/content/parties/new", "/staff/content/meetings/nope", "/staff/content/x/" + "y" * 5000):
+        assert staff.get(path).status_code == 404
+    assert _post(staff, "/staff/content/parties/new", MEETING).status_code == 404
+
+
+def test_post_without_csrf_token_is_refused(app: Flask, staff: FlaskClient) -> None:
+    """A forged post: 400 and nothing saved."""
+    assert staff.post("/staff/content/meetings/new", data=MEETING).status_code == 400
+    assert _meetings(app) == []
