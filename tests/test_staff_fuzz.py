@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailer.staff.service import create_staff
+from mailer.staff.service import create_staff, find_staff
 
 PASSWORD = "correct horse battery"
 text = st.text(st.characters(exclude_categories=("Cs",)), max_size=200)
@@ -29,8 +29,6 @@ def test_no_console_input_makes_a_500(app: Flask, client: FlaskClient, data: st.
     """Any path part, method and form body from a signed-in editor: never a server error."""
     app.config["WTF_CSRF_ENABLED"] = False
     with app.app_context():
-        from mailer.staff.service import find_staff
-
         if find_staff("editor@example.org") is None:
             create_staff("editor@example.org", PASSWORD)
     client.post("/staff/login", data={"email": "editor@example.org", "password": PASSWORD})
