@@ -19,7 +19,8 @@ PATHS = (
     "/staff/", "/staff/digests/next", "/staff/digests/next/html", "/staff/digests/test", "/staff/digests/send",
     "/staff/digests/schedule", "/staff/digests/{}", "/staff/digests/{}/progress", "/staff/digests/{}/cancel",
     "/staff/content/", "/staff/content/{}/new", "/staff/content/meetings/new", "/staff/content/news/new",
-    "/staff/content/meetings/{}", "/staff/content/{}/{}", "/staff/logout",
+    "/staff/content/meetings/{}", "/staff/content/{}/{}", "/staff/subscribers/", "/staff/subscribers/?q={}",
+    "/staff/subscribers/{}", "/staff/subscribers/{}/unsubscribe", "/staff/subscribers/export.csv", "/staff/logout",
 )  # fmt: skip
 
 

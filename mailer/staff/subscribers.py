@@ -1,0 +1,109 @@
+"""The console's subscriber pages: find an address, see its history, unsubscribe it on request, export.
+
+For the questions a communications team gets ("did I confirm?", "please take me off"): the
+status, topics, consent log and recent deliveries of one address, and an unsubscribe made on
+the person's behalf that is recorded as such.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, stream_with_context, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import func
+from werkzeug.wrappers import Response as BaseResponse
+
+from ..extensions import db
+from ..models import AuditEntry, ConsentEvent, Delivery, Digest, Subscriber, Topic
+from ..subscriptions.service import unsubscribe
+from ..subscriptions.transfer import export_rows
+from ..subscriptions.web import client_consent
+from .forms import SendForm
+
+bp = Blueprint("staff_subscribers", __name__, url_prefix="/staff/subscribers")
+SHOWN = 50
+MAX_QUERY = 254
+
+
+@bp.before_request
+@login_required
+def _signed_in() -> None:
+    """Every subscriber page is for signed-in staff."""
+
+
+@bp.get("/")
+def search() -> str:
+    """Addresses containing the search text (case-insensitive), newest first."""
+    query = request.args.get("q", "").strip()[:MAX_QUERY]
+    found: list[Subscriber] = []
+    if query:
+        pattern = "%" + query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        found = list(db.session.execute(
+            db.select(Subscriber).where(func.lower(Subscriber.email).like(pattern, escape="\\"))
+            .order_by(Subscriber.id.desc()).limit(SHOWN)
+        ).scalars())  # fmt: skip
+    return render_template("staff/subscribers.html", query=query, found=found, shown=SHOWN)
+
+
+@bp.get("/<int:subscriber_id>")
+def show(subscriber_id: int) -> str:
+    """One subscriber: status, topics, consent log and the last deliveries."""
+    subscriber = _subscriber(subscriber_id)
+    events = db.session.execute(
+        db.select(ConsentEvent).where(ConsentEvent.subscriber_id == subscriber.id).order_by(ConsentEvent.id)
+    ).scalars()
+    deliveries = db.session.execute(
+        db.select(Delivery, Digest.subject).join(Digest, Digest.id == Delivery.digest_id)
+        .where(Delivery.subscriber_id == subscriber.id).order_by(Delivery.id.desc()).limit(SHOWN)
+    ).all()  # fmt: skip
+    return render_template(
+        "staff/subscriber.html", subscriber=subscriber, topics=Topic(subscriber.topics).to_names(),
+        events=list(events), deliveries=deliveries, form=SendForm(formdata=None),
+    )  # fmt: skip
+
+
+@bp.post("/<int:subscriber_id>/unsubscribe")
+def unsubscribe_on_request(subscriber_id: int) -> BaseResponse:
+    """Unsubscribe the address on its owner's request; the consent log says staff did it."""
+    subscriber = _subscriber(subscriber_id)
+    if not SendForm(formdata=request.form).validate():
+        abort(400)
+    if unsubscribe(subscriber, client_consent("staff")):
+        db.session.add(AuditEntry(actor=current_user.email, action="subscriber.unsubscribe", target=subscriber.email,
+                                  ip=request.remote_addr))  # fmt: skip
+        db.session.commit()
+        flash(f"{subscriber.email} is unsubscribed and will receive nothing more.")
+    else:
+        flash(f"{subscriber.email} was not subscribed; nothing changed.")
+    return redirect(url_for(".show", subscriber_id=subscriber.id), 303)
+
+
+@bp.get("/export.csv")
+def export() -> Response:
+    """Every subscriber as CSV, streamed (the same file as ``flask subscribers export``)."""
+
+    def lines() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        for row in export_rows():
+            writer.writerow(row)
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+
+    db.session.add(AuditEntry(actor=current_user.email, action="subscribers.export", ip=request.remote_addr))
+    db.session.commit()
+    response = Response(stream_with_context(lines()), mimetype="text/csv")
+    response.headers["Content-Disposition"] = 'attachment; filename="subscribers.csv"'
+    return response
+
+
+def _subscriber(subscriber_id: int) -> Subscriber:
+    """The subscriber with this id, or 404."""
+    subscriber = db.session.get(Subscriber, subscriber_id) if 0 < subscriber_id < 2**31 else None
+    if subscriber is None:
+        abort(404)
+    return subscriber
