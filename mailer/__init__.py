@@ -56,6 +56,7 @@ def register_blueprints(app: Flask) -> None:
     from .staff.content import bp as staff_content_bp
     from .staff.digests import bp as staff_digests_bp
     from .staff.subscribers import bp as staff_subscribers_bp
+    from .staff.team import bp as staff_team_bp
     from .staff.views import bp as staff_bp
     from .subscriptions.views import bp as subscriptions_bp
 
@@ -64,6 +65,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(staff_digests_bp)
     app.register_blueprint(staff_content_bp)
     app.register_blueprint(staff_subscribers_bp)
+    app.register_blueprint(staff_team_bp)
     app.register_blueprint(subscriptions_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(content_bp)

@@ -8,6 +8,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 MESSAGES = {
     400: "The request could not be understood. Please go back and try again.",
+    403: "Your account cannot use this page.",
     404: "There is nothing at this address.",
     405: "This page cannot be used that way.",
     413: "What was sent is too large.",

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flask_wtf import FlaskForm
-from wtforms import DateTimeLocalField, EmailField, PasswordField
+from wtforms import DateTimeLocalField, EmailField, PasswordField, SelectChoice, SelectField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, ValidationError
+
+from ..models import STAFF_ROLES
 
 
 class LoginForm(FlaskForm):
@@ -36,3 +38,11 @@ class ScheduleForm(FlaskForm):
         """The time must be ahead of now (UTC)."""
         if field.data is not None and field.data.replace(tzinfo=UTC) <= datetime.now(UTC):
             raise ValidationError("Choose a time in the future.")
+
+
+class NewStaffForm(FlaskForm):
+    """A new staff account: address, role and a first password the admin hands over."""
+
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254), Email()])
+    role = SelectField("Role", choices=[SelectChoice(r, r.capitalize()) for r in STAFF_ROLES], default="editor")
+    password = PasswordField("First password (12 characters or more)", validators=[DataRequired(), Length(max=1024)])

@@ -55,3 +55,15 @@ def authenticate(email: str, password: str, ip: str | None) -> StaffUser | None:
     db.session.add(AuditEntry(actor=user.email, action="staff.login", target=user.email, ip=ip))
     db.session.commit()
     return user
+
+
+def set_active(user: StaffUser, active: bool, actor: StaffUser) -> None:
+    """Let an account sign in again or stop it from signing in; nobody can lock themselves out."""
+    if user.id == actor.id and not active:
+        raise StaffError("you cannot deactivate your own account")
+    if user.active == active:
+        return
+    user.active = active
+    action = "staff.activate" if active else "staff.deactivate"
+    db.session.add(AuditEntry(actor=actor.email, action=action, target=user.email))
+    db.session.commit()
