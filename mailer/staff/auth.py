@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from flask import Blueprint
+from flask_login import login_required
+
 from ..extensions import db, login
 from ..models import StaffUser
 
@@ -17,3 +20,14 @@ def load_staff(user_id: str) -> StaffUser | None:
 
 login.login_view = "staff.login"
 login.login_message = "Please sign in to use the console."
+
+
+def staff_only(bp: Blueprint) -> Blueprint:
+    """Make every page of ``bp`` need a signed-in staff member (visitors are sent to sign in)."""
+
+    @bp.before_request
+    @login_required
+    def signed_in() -> None:
+        """Nothing more to check: login_required has let the request through."""
+
+    return bp

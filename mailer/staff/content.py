@@ -9,22 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required
+from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from ..content.importer import SECTIONS, ContentItemError, Field, save_item
 from ..content.service import SECTION_ENTRIES
 from ..extensions import db
+from .auth import staff_only
 
-bp = Blueprint("staff_content", __name__, url_prefix="/staff/content")
+bp = staff_only(Blueprint("staff_content", __name__, url_prefix="/staff/content"))
 LISTED = 200
-
-
-@bp.before_request
-@login_required
-def _signed_in() -> None:
-    """Every content page is for signed-in staff."""
 
 
 def _section(section: str) -> tuple[type, tuple[Field, ...]]:

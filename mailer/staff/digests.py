@@ -5,23 +5,18 @@ from __future__ import annotations
 from datetime import UTC
 
 from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, request, url_for
-from flask_login import current_user, login_required
+from flask_login import current_user
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..digests.compose import preview
 from ..digests.service import MAX_ID, DigestError, cancel_scheduled, create_digest, delivery_counts
 from ..extensions import db
 from ..models import Delivery, Digest
+from .auth import staff_only
 from .forms import ScheduleForm, SendForm, TestSendForm
 
-bp = Blueprint("staff_digests", __name__, url_prefix="/staff/digests")
+bp = staff_only(Blueprint("staff_digests", __name__, url_prefix="/staff/digests"))
 FAILED_SHOWN = 200
-
-
-@bp.before_request
-@login_required
-def _signed_in() -> None:
-    """Every digest page is for signed-in staff."""
 
 
 @bp.get("/next")

@@ -12,7 +12,7 @@ import io
 from collections.abc import Iterator
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, stream_with_context, url_for
-from flask_login import current_user, login_required
+from flask_login import current_user
 from sqlalchemy import func
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -21,17 +21,12 @@ from ..models import AuditEntry, ConsentEvent, Delivery, Digest, Subscriber, Top
 from ..subscriptions.service import unsubscribe
 from ..subscriptions.transfer import export_rows
 from ..subscriptions.web import client_consent
+from .auth import staff_only
 from .forms import SendForm
 
-bp = Blueprint("staff_subscribers", __name__, url_prefix="/staff/subscribers")
+bp = staff_only(Blueprint("staff_subscribers", __name__, url_prefix="/staff/subscribers"))
 SHOWN = 50
 MAX_QUERY = 254
-
-
-@bp.before_request
-@login_required
-def _signed_in() -> None:
-    """Every subscriber page is for signed-in staff."""
 
 
 @bp.get("/")

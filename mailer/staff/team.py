@@ -7,21 +7,21 @@ digests; admins can also manage the staff accounts.
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required
+from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from ..extensions import db
 from ..models import StaffUser
+from .auth import staff_only
 from .forms import NewStaffForm, SendForm
 from .service import StaffError, create_staff, set_active
 
-bp = Blueprint("staff_team", __name__, url_prefix="/staff/team")
+bp = staff_only(Blueprint("staff_team", __name__, url_prefix="/staff/team"))
 
 
 @bp.before_request
-@login_required
 def _admins_only() -> None:
-    """Signed-in admins only; editors get 403."""
+    """Admins only (staff_only has already sent visitors to sign in); editors get 403."""
     if current_user.role != "admin":
         abort(403)
 
