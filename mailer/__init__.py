@@ -37,7 +37,7 @@ def register_extensions(app: Flask) -> None:
     from .staff import auth  # noqa: F401  (registers the user loader)
 
     app.config.setdefault("RATELIMIT_STORAGE_URI", limiter_storage_uri(app.config["REDIS_URL"]))
-    app.config.setdefault("RATELIMIT_KEY_PREFIX", "mailer")
+    app.config.setdefault("RATELIMIT_KEY_PREFIX", app.config["REDIS_PREFIX"])
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
     login.init_app(app)

@@ -26,7 +26,8 @@ def init_celery(app: Flask) -> Celery:
         broker_url=broker,
         result_backend=None,
         task_ignore_result=True,
-        task_default_queue="mailer",
+        # The queue is named after REDIS_PREFIX, so installations sharing a Redis never swap tasks.
+        task_default_queue=app.config["REDIS_PREFIX"],
         broker_connection_retry_on_startup=True,
         # A task that dies with its worker goes back to the queue; only idempotent tasks opt in
         # to acks_late, and a lost worker must not make them vanish either.

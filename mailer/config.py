@@ -37,6 +37,7 @@ DEFAULTS: dict[str, object] = {
     "CHECK_DELIVERABILITY": False,
     "SEND_BATCH_SIZE": 500,
     "PROXY_FIX_HOPS": 0,
+    "REDIS_PREFIX": "mailer",
     # No form or API body is anywhere near this; larger requests get 413.
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     "SESSION_COOKIE_HTTPONLY": True,
@@ -73,6 +74,7 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict[str, obj
     config["UNSUBSCRIBE_MAILTO"] = parseaddr(get.address("UNSUBSCRIBE_MAILTO", None) or "")[1] or None
     config["LIST_ID"] = get.list_id()
     config["SEND_RATE"] = get.positive_number("SEND_RATE")
+    config["REDIS_PREFIX"] = get.redis_prefix()
     config.update(get.dkim())
     config["CORS_ORIGINS"] = [o.strip() for o in environ.get("CORS_ORIGINS", "").split(",") if o.strip()]
     for name in ("RATELIMIT_SUBSCRIBE_IP", "RATELIMIT_CONFIRM_ADDRESS", "CONSENT_VERSION"):
@@ -168,6 +170,15 @@ class _Reader:
             validate_email(addr, check_deliverability=False, test_environment=True)
         except EmailNotValidError as exc:
             raise ConfigError(f"{name} is not a valid address ({exc}): {value!r}") from None
+        return value
+
+    def redis_prefix(self) -> str:
+        """Return REDIS_PREFIX: letters, digits, dots, dashes and underscores, at most 40."""
+        value = self.raw("REDIS_PREFIX")
+        if value is None:
+            return str(DEFAULTS["REDIS_PREFIX"])
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", value):
+            raise ConfigError(f"REDIS_PREFIX must be 1 to 40 letters, digits, '.', '-' or '_', got {value!r}")
         return value
 
     def line(self, name: str, limit: int = 120) -> str | None:

@@ -10,6 +10,11 @@ from flask import current_app
 _clients: dict[tuple[int, str], redis.Redis] = {}
 
 
+def redis_key(name: str) -> str:
+    """A Redis key in this installation's namespace (REDIS_PREFIX), so installations can share a server."""
+    return f"{current_app.config['REDIS_PREFIX']}:{name}"
+
+
 def get_redis() -> redis.Redis:
     """This process's client for REDIS_URL (a fork gets its own connection pool)."""
     url = current_app.config["REDIS_URL"]

@@ -246,12 +246,10 @@ def app(
             "SQLALCHEMY_DATABASE_URI": database_url,
             "REDIS_URL": redis_url,
             "SMTP_URL": f"smtp://127.0.0.1:{port}",
-            "RATELIMIT_KEY_PREFIX": f"mailer-test-{run}",
-            "CELERY": {"task_default_queue": f"mailer-test-{run}"},
+            # Its own Redis namespace: Celery queue, rate-limit counters, locks, heartbeat.
+            "REDIS_PREFIX": f"mailer-test-{run}",
         }
     )
-    celery = app.extensions["celery"]
-    celery.conf.task_default_queue = f"mailer-test-{run}"
     # Flask-Limiter keeps the key prefix of the first app it was bound to in this process;
     # each test needs its own so counters never carry over.
     limiter._key_prefix = f"mailer-test-{run}"

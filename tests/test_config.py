@@ -152,3 +152,17 @@ def test_bad_configuration_stops_the_procfile_web_process(tmp_path: Path) -> Non
     assert result.returncode != 0
     assert "mailer: configuration error: SECRET_KEY is required when MAILER_ENV=production" in result.stderr
     assert "Booting worker" not in result.stderr
+
+
+def test_redis_prefix_names_the_queue_and_keys(tmp_path: Path, redis_url: str) -> None:
+    """REDIS_PREFIX namespaces the Celery queue, the rate-limit keys and mailer's own keys."""
+    from mailer import create_app
+    from mailer.redis_client import redis_key
+
+    app = create_app({"TESTING": True, "REDIS_URL": redis_url, "REDIS_PREFIX": "smewg-news"})
+    assert app.extensions["celery"].conf.task_default_queue == "smewg-news"
+    assert app.config["RATELIMIT_KEY_PREFIX"] == "smewg-news"
+    with app.app_context():
+        assert redis_key("worker-heartbeat") == "smewg-news:worker-heartbeat"
+    with pytest.raises(ConfigError, match="REDIS_PREFIX"):
+        load_config({"REDIS_PREFIX": "bad prefix*"}, str(tmp_path))

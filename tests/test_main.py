@@ -11,9 +11,9 @@ from flask.testing import FlaskClient
 
 from mailer import create_app
 from mailer.extensions import db
-from mailer.main.tasks import HEARTBEAT_KEY, heartbeat
+from mailer.main.tasks import HEARTBEAT, heartbeat
 from mailer.models import Meeting
-from mailer.redis_client import get_redis
+from mailer.redis_client import get_redis, redis_key
 from tests.conftest import wait_until
 
 
@@ -42,7 +42,7 @@ def test_home_lists_meetings(app: Flask, client: FlaskClient) -> None:
 def test_health_reports_worker_heartbeat(app: Flask, client: FlaskClient, celery_worker: object) -> None:
     """A heartbeat queued through Redis is run by a real worker and then shows in /healthz."""
     with app.app_context():
-        get_redis().delete(HEARTBEAT_KEY)
+        get_redis().delete(redis_key(HEARTBEAT))
     assert client.get("/healthz").get_json()["worker_heartbeat_age_seconds"] is None
     with app.app_context():
         heartbeat.delay()

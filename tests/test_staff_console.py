@@ -96,3 +96,11 @@ def test_json_body_on_sign_in_is_a_clean_refusal(app: Flask, client: FlaskClient
         assert response.status_code == 200
         assert "This field is required." in response.get_data(as_text=True)
     assert client.get("/staff/").status_code == 302
+
+
+def test_control_characters_in_the_address_sign_nobody_in(app: Flask, client: FlaskClient) -> None:
+    """A NUL or other control character in the address is a failed sign-in, not a database error."""
+    _with_staff(app)
+    for email in ("editor@example.org\x00", "\x00", "editor@example.org\x1b"):
+        response = _login(client, email, PASSWORD)
+        assert response.status_code == 200 and "do not match an account" in response.get_data(as_text=True)

@@ -116,3 +116,9 @@ def test_post_without_csrf_token_is_refused(app: Flask, staff: FlaskClient) -> N
     """A forged post: 400 and nothing saved."""
     assert staff.post("/staff/content/meetings/new", data=MEETING).status_code == 400
     assert _meetings(app) == []
+
+
+def test_slug_with_control_characters_is_404(staff: FlaskClient) -> None:
+    """A path that cannot be a slug answers 404 before any query."""
+    for slug in ("smewg-59%00", "%00", "Smewg"):
+        assert staff.get(f"/staff/content/meetings/{slug}").status_code == 404

@@ -93,3 +93,9 @@ def test_unknown_subscriber_is_404(staff: FlaskClient) -> None:
     """Ids that name nobody, however large, answer 404."""
     for path in ("/staff/subscribers/999", f"/staff/subscribers/{2**40}"):
         assert staff.get(path).status_code == 404
+
+
+def test_control_characters_in_the_search_are_ignored(staff: FlaskClient) -> None:
+    """A NUL in the search text is dropped, not sent to the database."""
+    page = staff.get("/staff/subscribers/?q=ana%00").get_data(as_text=True)
+    assert "ana@example.org" in page

@@ -27,13 +27,12 @@ from ..mail import (
 )
 from ..mail.message import parse_mailbox
 from ..models import ALL_TOPICS, AuditEntry, Delivery, Digest, Subscriber, Timestamp, utcnow
-from ..redis_client import get_redis
+from ..redis_client import get_redis, redis_key
 from ..subscriptions.links import list_unsubscribe_header, personal_links
 from ..subscriptions.service import record_hard_bounce
 from . import tasks
 from .compose import compose_next, render_variant, subject_for
 
-CREATE_LOCK = "mailer:digest-create"
 #: Ids are 32-bit integers on every backend; a larger number in a URL names no digest.
 MAX_ID = 2**31 - 1
 
@@ -48,7 +47,7 @@ def create_digest(*, at: datetime | None = None, test_to: str | None = None, act
     # One creation at a time across every web and CLI process: a second click waits, then finds
     # the first digest committed and its content claimed, instead of sending the same items twice.
     try:
-        with get_redis().lock(CREATE_LOCK, timeout=120, blocking_timeout=30):
+        with get_redis().lock(redis_key("digest-create"), timeout=120, blocking_timeout=30):
             digest = _create_committed(at, address, actor)
     except LockError:
         raise DigestError("another digest is being created right now; try again in a minute") from None

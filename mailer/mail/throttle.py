@@ -25,7 +25,7 @@ return tat - now
 class SendThrottle:
     """Global pacing of outgoing messages at ``per_second``."""
 
-    def __init__(self, client: redis.Redis, per_second: float, key: str = "mailer:send-rate") -> None:
+    def __init__(self, client: redis.Redis, per_second: float, key: str) -> None:
         self.per_second = per_second
         self.interval_us = max(1, round(1_000_000 / per_second))
         self.key = key

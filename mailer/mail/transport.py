@@ -25,7 +25,7 @@ from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 from flask import current_app
 
-from ..redis_client import get_redis
+from ..redis_client import get_redis, redis_key
 from .message import ascii_address
 from .throttle import SendThrottle
 
@@ -326,5 +326,5 @@ def get_transport() -> SMTPTransport:
     if not rate:
         transport.throttle = None
     elif transport.throttle is None or transport.throttle.per_second != rate:
-        transport.throttle = SendThrottle(get_redis(), rate)
+        transport.throttle = SendThrottle(get_redis(), rate, key=redis_key("send-rate"))
     return transport

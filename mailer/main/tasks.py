@@ -7,15 +7,15 @@ import time
 from celery import shared_task
 from celery.signals import worker_ready
 
-from ..redis_client import get_redis
+from ..redis_client import get_redis, redis_key
 
-HEARTBEAT_KEY = "mailer:worker-heartbeat"
+HEARTBEAT = "worker-heartbeat"
 
 
 @shared_task(name="mailer.heartbeat")
 def heartbeat() -> None:
     """Record that a worker is consuming tasks, with the time it did."""
-    get_redis().set(HEARTBEAT_KEY, f"{time.time():.3f}", ex=24 * 3600)
+    get_redis().set(redis_key(HEARTBEAT), f"{time.time():.3f}", ex=24 * 3600)
 
 
 @worker_ready.connect

@@ -8,8 +8,8 @@ from flask import Blueprint, render_template
 
 from ..extensions import db
 from ..models import Meeting, NewsItem, Project
-from ..redis_client import get_redis
-from .tasks import HEARTBEAT_KEY
+from ..redis_client import get_redis, redis_key
+from .tasks import HEARTBEAT
 
 bp = Blueprint("main", __name__)
 
@@ -27,6 +27,6 @@ def home() -> str:
 def health() -> dict[str, object]:
     """Answer 200 when the database and Redis answer; say when a worker last ran a task."""
     db.session.execute(db.text("SELECT 1"))
-    beat = get_redis().get(HEARTBEAT_KEY)
+    beat = get_redis().get(redis_key(HEARTBEAT))
     age = round(time.time() - float(beat), 1) if beat else None
     return {"status": "ok", "worker_heartbeat_age_seconds": age}

@@ -14,7 +14,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from ..content.importer import SECTIONS, ContentItemError, Field, save_item
-from ..content.service import SECTION_ENTRIES
+from ..content.service import SECTION_ENTRIES, SLUG
 from ..extensions import db
 from .auth import staff_only
 
@@ -52,7 +52,9 @@ def create(section: str) -> str | tuple[str, int] | Response:
 def edit(section: str, slug: str) -> str | tuple[str, int] | Response:
     """The form for an existing item; its slug stays as it is."""
     model, fields = _section(section)
-    item = db.session.execute(db.select(model).where(model.slug == slug[:200])).scalar_one_or_none()
+    if not SLUG.match(slug):
+        abort(404)
+    item = db.session.execute(db.select(model).where(model.slug == slug)).scalar_one_or_none()
     if item is None:
         abort(404)
     if request.method == "POST":

@@ -47,7 +47,8 @@ def create_staff(email: str, password: str, role: str = "editor", actor: str = "
 
 def authenticate(email: str, password: str, ip: str | None) -> StaffUser | None:
     """The active account whose password matches, with the sign-in recorded; otherwise None."""
-    user = find_staff(email)
+    # An address with control characters matches no account (PostgreSQL would refuse a NUL).
+    user = find_staff(email) if email.isprintable() else None
     valid = check_password_hash(user.password_hash if user else _NO_ACCOUNT_HASH, password)
     if user is None or not valid or not user.active:
         return None

@@ -32,7 +32,8 @@ MAX_QUERY = 254
 @bp.get("/")
 def search() -> str:
     """Addresses containing the search text (case-insensitive), newest first."""
-    query = request.args.get("q", "").strip()[:MAX_QUERY]
+    # No address holds control characters (and PostgreSQL refuses NUL in a query parameter).
+    query = "".join(c for c in request.args.get("q", "") if c >= " ").strip()[:MAX_QUERY]
     found: list[Subscriber] = []
     if query:
         pattern = "%" + query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
