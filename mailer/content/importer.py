@@ -15,73 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from ..extensions import db
-from ..models import MEETING_KINDS, MEETING_STATUSES, PROJECT_STATUSES, AuditEntry, Meeting, NewsItem, Project, utcnow
-from .service import SLUG
+from ..models import AuditEntry, utcnow
+from .schema import SECTIONS, SLUG, Field
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
-MAX_TEXT = 20_000
 MAX_ERRORS = 20
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 SURROGATE = re.compile("[\ud800-\udfff]")
 CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-@dataclass(frozen=True)
-class Field:
-    """One field of an item: its JSON name (the column's name) and what it may hold."""
-
-    name: str
-    kind: str  # line, text, date, int, url, enum, bool
-    required: bool = False
-    max_length: int | None = None
-    choices: tuple[str, ...] = ()
-    minimum: int | None = None
-    maximum: int | None = None
-
-
-COMMON = (
-    Field("slug", "line", required=True, max_length=120),
-    Field("title", "line", required=True, max_length=300),
-    Field("demo", "bool"),
-)
-SECTIONS: dict[str, tuple[type, tuple[Field, ...]]] = {
-    "meetings": (
-        Meeting,
-        COMMON
-        + (
-            Field("kind", "enum", required=True, choices=MEETING_KINDS),
-            Field("number", "int", minimum=1, maximum=100_000),
-            Field("start_date", "date", required=True),
-            Field("end_date", "date"),
-            Field("city", "line", max_length=120),
-            Field("economy", "line", max_length=120),
-            Field("status", "enum", required=True, choices=MEETING_STATUSES),
-            Field("summary", "text", max_length=MAX_TEXT),
-            Field("link", "url", max_length=2000),
-        ),
-    ),
-    "projects": (
-        Project,
-        COMMON
-        + (
-            Field("reference", "line", max_length=60),
-            Field("status", "enum", required=True, choices=PROJECT_STATUSES),
-            Field("funding_source", "line", max_length=200),
-            Field("year", "int", minimum=1989, maximum=2200),
-            Field("summary", "text", max_length=MAX_TEXT),
-            Field("link", "url", max_length=2000),
-        ),
-    ),
-    "news": (
-        NewsItem,
-        COMMON
-        + (
-            Field("published_on", "date", required=True),
-            Field("body", "text", required=True, max_length=MAX_TEXT),
-        ),
-    ),
-}
 
 
 class ContentFileError(ValueError):

@@ -13,8 +13,8 @@ from flask_login import current_user
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
-from ..content.importer import SECTIONS, ContentItemError, Field, save_item
-from ..content.service import SECTION_ENTRIES, SLUG
+from ..content.importer import ContentItemError, save_item
+from ..content.schema import SECTIONS, SLUG, Field, entry
 from ..extensions import db
 from .auth import staff_only
 
@@ -59,7 +59,7 @@ def edit(section: str, slug: str) -> str | tuple[str, int] | Response:
         abort(404)
     if request.method == "POST":
         return _save(section, fields, new=False, slug=item.slug)
-    return _form_page(section, fields, SECTION_ENTRIES[section](item), {}, new=False)
+    return _form_page(section, fields, entry(section, item), {}, new=False)
 
 
 def _save(section: str, fields: tuple[Field, ...], *, new: bool, slug: str | None = None) -> tuple[str, int] | Response:
