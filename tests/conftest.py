@@ -157,6 +157,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     _empty_postgres(url)
 
 
+@pytest.fixture
+def postgresql_database_url(postgres_database: str) -> Iterator[str]:
+    """An empty migrated PostgreSQL database for one test that needs PostgreSQL itself.
+
+    For tests where several processes share the database (SQLite would need a shared file).
+    """
+    yield postgres_database
+    _empty_postgres(postgres_database)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
