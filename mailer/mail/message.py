@@ -5,6 +5,8 @@ quoted-printable encodes every piece once. ``build`` encodes only the recipient'
 (their links) and headers and joins pre-encoded bytes: no ``EmailMessage`` per recipient.
 A soft line break (``=`` CRLF) closes each piece, so an inserted value starts on a fresh
 encoded line and no line grows past 76 octets, whatever the value's length.
+With ``dkim``, the factory's ``DKIMSigner`` has the fixed headers and body pieces canonicalised
+and hashed once, and signs each message over the recipient's own pieces only.
 
 The envelope sender (Return-Path) is not part of the message: callers pass BOUNCE_ADDRESS
 as ``envelope_from`` to ``SMTPTransport.send``.
@@ -24,7 +26,7 @@ from email.header import Header
 from email.utils import format_datetime
 
 from .render import PLACEHOLDER, RenderedEmail
-from .signing import sign
+from .signing import DKIMSigner
 
 #: RFC 2045: encoded lines are at most 76 characters; RFC 5322: any line at most 998.
 QP_LINE = 76
@@ -35,6 +37,7 @@ _ADDR_SPEC = re.compile(r"[^\s@<>()\[\]\\,;:\"]+@[^\s@<>()\[\]\\,;:\"]+")
 _MAILBOX = re.compile(r"\s*(?:(?P<name>[^<>]*?)\s*<(?P<angle>[^<>]*)>|(?P<bare>[^<>]*?))\s*")
 _URI_LIST = re.compile(r"(?<=>)\s*,\s*")
 _MESSAGE_ID = re.compile(r"<[!-;=?-~]+@[!-;=?-~]+>")
+_ONE_CLICK = b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
 
 
 def make_message_id(domain: str) -> str:
@@ -146,17 +149,12 @@ class _EncodedPart:
         self.literals = [_closed(_qp(piece)) for piece in literals[:-1]] + [_qp(literals[-1])]
         self.escape = escape
 
-    def encoded(self, personal: Mapping[str, str]) -> list[bytes]:
-        """The encoded part for one recipient, as chunks to join."""
-        chunks = [self.literals[0]]
-        for name, literal in zip(self.names, self.literals[1:], strict=True):
-            try:
-                value = personal[name]
-            except KeyError:
-                raise ValueError(f"the message needs personal[{name!r}]") from None
-            chunks.append(_closed(_qp(self.escape(_normalised(value)))))
-            chunks.append(literal)
-        return chunks
+    def values(self, personal: Mapping[str, str]) -> list[bytes]:
+        """One recipient's encoded values, each to go between two literals."""
+        try:
+            return [_closed(_qp(self.escape(_normalised(personal[name])))) for name in self.names]
+        except KeyError as missing:
+            raise ValueError(f"the message needs personal[{missing.args[0]!r}]") from None
 
 
 def _html_escape(value: str) -> str:
@@ -198,11 +196,18 @@ class MessageFactory:
             "Content-Type", f'multipart/alternative; boundary="{boundary}"'
         )
         part = 'Content-Type: text/{}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
-        self._text_head = f"\r\n--{boundary}\r\n{part.format('plain')}".encode("ascii")
-        self._html_head = f"\r\n--{boundary}\r\n{part.format('html')}".encode("ascii")
-        self._end = f"\r\n--{boundary}--\r\n".encode("ascii")
         self._text = _EncodedPart(rendered.text, _identity)
         self._html = _EncodedPart(rendered.html, _html_escape)
+        # The body's fixed pieces: each recipient's values go between them, in order.
+        self._body = [f"--{boundary}\r\n{part.format('plain')}".encode("ascii") + self._text.literals[0]]
+        self._body += self._text.literals[1:]
+        self._body[-1] += f"\r\n--{boundary}\r\n{part.format('html')}".encode("ascii") + self._html.literals[0]
+        self._body += self._html.literals[1:]
+        self._body[-1] += f"\r\n--{boundary}--\r\n".encode("ascii")
+        self._signer: DKIMSigner | None = None
+        if dkim is not None:
+            fixed_head = (self._from, self._subject, self._lists, _ONE_CLICK, self._mime)
+            self._signer = DKIMSigner(dkim, fixed_head=fixed_head, fixed_body=self._body)
         self._date_second = -1
         self._date = b""
 
@@ -226,7 +231,7 @@ class MessageFactory:
         if not _MESSAGE_ID.fullmatch(single_line("message_id", message_id)):
             raise ValueError(f"message_id must look like <id@domain>: {message_id!r}")
         personal = personal or {}
-        chunks = [
+        head = [
             self._from,
             header_line("To", format_mailbox("To", *parse_mailbox("to", to))),
             self._subject,
@@ -235,14 +240,17 @@ class MessageFactory:
             self._lists,
         ]
         if list_unsubscribe:
-            chunks.append(header_line("List-Unsubscribe", _list_unsubscribe(list_unsubscribe)))
+            head.append(header_line("List-Unsubscribe", _list_unsubscribe(list_unsubscribe)))
             if one_click:
-                chunks.append(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
-        chunks += [self._mime, self._text_head, *self._text.encoded(personal)]
-        chunks += [self._html_head, *self._html.encoded(personal), self._end]
-        message = b"".join(chunks)
-        if self.dkim is not None:
-            message = sign(message, self.dkim) + message
+                head.append(_ONE_CLICK)
+        head.append(self._mime)
+        values = self._text.values(personal) + self._html.values(personal)
+        body = [self._body[0]]
+        for value, piece in zip(values, self._body[1:], strict=True):
+            body += (value, piece)
+        message = b"".join([*head, b"\r\n", *body])
+        if self._signer is not None:
+            message = self._signer.signature(head, values) + message
         return message
 
 

@@ -1,10 +1,22 @@
-"""DKIM signing of built messages with dkimpy (relaxed/relaxed, rsa-sha256)."""
+"""DKIM signing (RFC 6376: rsa-sha256, relaxed/relaxed) with the ``cryptography`` package's RSA.
+
+``DKIMSigner`` is made once per variant: it loads the key once (shared by PEM), canonicalises
+the header lines and body pieces that every message of the variant shares, and keeps the
+body hash fed with the leading fixed piece. Per message it canonicalises only the recipient's
+own pieces, finishes the hashes and signs. dkimpy stays in the tests, as the verifier.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import base64
+import hashlib
+import re
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 
-import dkim
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 #: (selector, domain, private key PEM), as ``MessageFactory(dkim=...)`` takes it.
 DKIMKey = tuple[bytes, bytes, bytes]
@@ -25,6 +37,17 @@ SIGNED_HEADERS = (
     b"content-type",
 )
 
+#: Fold the DKIM-Signature field at this many octets a line (RFC 5322's recommended 78).
+FOLD_WIDTH = 78
+
+CRLF = b"\r\n"
+_WSP_RUN = re.compile(rb"[ \t]+")
+_WSP_AT_LINE_END = re.compile(rb"[ \t]+\r\n")
+_FIELD_END = re.compile(rb"\r\n(?![ \t])")
+
+#: A header field as (lowercase name, relaxed-canonical ``name:value`` CRLF).
+Field = tuple[bytes, bytes]
+
 
 def dkim_from_config(config: Mapping[str, object]) -> DKIMKey | None:
     """The DKIM key from DKIM_SELECTOR, DKIM_DOMAIN and DKIM_KEY (loaded by config.py), or None."""
@@ -34,16 +57,170 @@ def dkim_from_config(config: Mapping[str, object]) -> DKIMKey | None:
     return str(selector).encode("ascii"), str(domain).encode("ascii"), bytes(key)  # type: ignore[arg-type]
 
 
+@lru_cache(maxsize=16)
+def load_private_key(pem: bytes) -> rsa.RSAPrivateKey:
+    """The RSA private key in ``pem``, parsed once per distinct PEM; ValueError for other key types."""
+    key = serialization.load_pem_private_key(pem, password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError("the DKIM key must be an RSA private key (a=rsa-sha256)")
+    return key
+
+
+def header_fields(block: bytes) -> list[Field]:
+    """The fields of a CRLF-terminated header block, relaxed-canonicalised (RFC 6376 §3.4.2)."""
+    fields = []
+    for field in _FIELD_END.split(block):
+        if field:
+            name, _, value = field.partition(b":")
+            name = name.rstrip(b" \t").lower()
+            fields.append((name, name + b":" + _relaxed_value(value) + CRLF))
+    return fields
+
+
+def _relaxed_value(value: bytes) -> bytes:
+    """A header value unfolded, with WSP runs as one SP and no WSP at either end."""
+    return _WSP_RUN.sub(b" ", value.replace(CRLF, b"")).strip(b" \t")
+
+
+def relaxed_lines(data: bytes) -> bytes:
+    """Body lines relaxed-canonicalised (RFC 6376 §3.4.4 a, b): no WSP at line ends, WSP runs as one SP."""
+    return _WSP_RUN.sub(b" ", _WSP_AT_LINE_END.sub(CRLF, data))
+
+
+def relaxed_body(body: bytes) -> bytes:
+    """A whole body relaxed-canonicalised: its lines, then no empty lines at the end; empty stays empty."""
+    if body and not body.endswith(CRLF):
+        body += CRLF  # the unterminated last line is a line too: its trailing WSP goes
+    body = relaxed_lines(body)
+    end = len(body)
+    while end >= 2 and body[end - 2 : end] == CRLF:
+        end -= 2
+    return body[:end] + CRLF if end else b""
+
+
+class BodyHash:
+    """SHA-256 of the relaxed body ``fixed[0] + values[0] + fixed[1] + ... + values[n-1] + fixed[n]``.
+
+    The fixed pieces are canonicalised once and the hash is fed the first of them once. That is
+    exact when every piece but the last begins a line and ends with CRLF (or is empty), so no line
+    spans two pieces, and the last piece keeps a non-empty line (trailing empty lines stay in it).
+    Otherwise the whole body is canonicalised per message: slower, never wrong.
+    """
+
+    def __init__(self, fixed: Sequence[bytes]) -> None:
+        if not fixed:
+            raise ValueError("a body has at least one fixed piece")
+        self._fixed = list(fixed)
+        *inner, last = self._fixed
+        tail = relaxed_body(last)
+        self._aligned = bool(tail) and all(_ends_lines(piece) for piece in inner)
+        self._canonical = [relaxed_lines(piece) for piece in inner] + [tail]
+        self._prefix = hashlib.sha256(self._canonical[0])
+
+    def digest(self, values: Sequence[bytes]) -> bytes:
+        """The body hash for one message, given the pieces between the fixed ones."""
+        if len(values) != len(self._fixed) - 1:
+            raise ValueError(f"the body needs {len(self._fixed) - 1} values, got {len(values)}")
+        if not (self._aligned and all(_ends_lines(value) for value in values)):
+            return hashlib.sha256(relaxed_body(b"".join(_interleaved(self._fixed, values)))).digest()
+        body = self._prefix.copy()
+        for value, piece in zip(values, self._canonical[1:], strict=True):
+            body.update(relaxed_lines(value))
+            body.update(piece)
+        return body.digest()
+
+
+def _ends_lines(piece: bytes) -> bool:
+    """True when ``piece`` is empty or ends with CRLF, so what follows it starts a line."""
+    return not piece or piece.endswith(CRLF)
+
+
+def _interleaved(fixed: Sequence[bytes], values: Sequence[bytes]) -> Iterable[bytes]:
+    """``fixed[0], values[0], fixed[1], ..., fixed[n]``."""
+    yield fixed[0]
+    for value, piece in zip(values, fixed[1:], strict=True):
+        yield value
+        yield piece
+
+
+class DKIMSigner:
+    """DKIM-Signature fields for the messages of one variant, signed with one key.
+
+    ``fixed_head`` lists header chunks (one or more CRLF-terminated fields each) that many
+    messages share, and ``fixed_body`` the body's fixed pieces (see ``BodyHash``); both are
+    canonicalised here once.
+    """
+
+    def __init__(self, key: DKIMKey, *, fixed_head: Iterable[bytes] = (), fixed_body: Sequence[bytes] = (b"",)) -> None:
+        selector, domain, pem = key
+        self._key = load_private_key(pem)
+        self._tags = [b"v=1;", b"a=rsa-sha256;", b"c=relaxed/relaxed;", b"d=" + domain + b";", b"s=" + selector + b";"]
+        self._fixed_fields = {chunk: header_fields(chunk) for chunk in fixed_head}
+        self._body = BodyHash(fixed_body)
+
+    def signature(self, head: Sequence[bytes], values: Sequence[bytes] = ()) -> bytes:
+        """The CRLF-terminated DKIM-Signature field for the message ``b"".join(head) + CRLF + body``.
+
+        ``head`` is the header as chunks; ``values`` are the body pieces between the fixed ones.
+        """
+        fields: list[Field] = []
+        for chunk in head:
+            known = self._fixed_fields.get(chunk)
+            fields += header_fields(chunk) if known is None else known
+        return self._sign(fields, self._body.digest(values))
+
+    def _sign(self, fields: Sequence[Field], body_hash: bytes) -> bytes:
+        """The signature field over ``fields`` (in message order) and the body hash."""
+        present = {name for name, _ in fields}
+        names = [name for name in SIGNED_HEADERS if name in present] * 2
+        tags, column = _folded(self._tag_pieces(names, body_hash), len(b"DKIM-Signature:"))
+        signed = b"".join(_selected(fields, names)) + b"dkim-signature:" + _relaxed_value(tags)
+        value = base64.b64encode(self._key.sign(signed, padding.PKCS1v15(), hashes.SHA256()))
+        return b"DKIM-Signature:" + tags + _folded_value(value, column) + CRLF
+
+    def _tag_pieces(self, names: Sequence[bytes], body_hash: bytes) -> list[tuple[bytes, bytes]]:
+        """The tag list up to an empty ``b=``, as (separator, text) pieces to fold between."""
+        pieces = [(b" ", tag) for tag in self._tags]
+        pieces.append((b" ", b"t=%d;" % int(time.time())))
+        heads = [name + b":" for name in names[:-1]] + [names[-1] + b";"] if names else [b";"]
+        pieces.append((b" ", b"h=" + heads[0]))
+        pieces += [(b"", name) for name in heads[1:]]
+        pieces.append((b" ", b"bh=" + base64.b64encode(body_hash) + b";"))
+        pieces.append((b" ", b"b="))
+        return pieces
+
+
+def _selected(fields: Sequence[Field], names: Sequence[bytes]) -> list[bytes]:
+    """The canonical fields that ``h=names`` signs: a repeated name takes the next instance up."""
+    instances: dict[bytes, list[bytes]] = {}
+    for name, line in fields:
+        instances.setdefault(name, []).append(line)
+    return [instances[name].pop() for name in names if instances.get(name)]
+
+
+def _folded(pieces: Iterable[tuple[bytes, bytes]], column: int) -> tuple[bytes, int]:
+    """The pieces joined, with CRLF SP before any piece that would pass FOLD_WIDTH; and the end column."""
+    out = []
+    for separator, text in pieces:
+        if column > 1 and column + len(separator) + len(text) > FOLD_WIDTH:
+            out.append(b"\r\n ")
+            column = 1
+        else:
+            out.append(separator)
+            column += len(separator)
+        out.append(text)
+        column += len(text)
+    return b"".join(out), column
+
+
+def _folded_value(value: bytes, column: int) -> bytes:
+    """The base64 ``b=`` value: the rest of the current line, then lines of FOLD_WIDTH with CRLF SP."""
+    first = max(FOLD_WIDTH - column, 0)
+    rest = [value[start : start + FOLD_WIDTH - 1] for start in range(first, len(value), FOLD_WIDTH - 1)]
+    return b"".join([value[:first], *(b"\r\n " + line for line in rest)])
+
+
 def sign(message: bytes, key: DKIMKey) -> bytes:
     """The ``DKIM-Signature`` header field (CRLF-terminated) to put in front of ``message``."""
-    selector, domain, private_key = key
-    head = b"\r\n" + message.partition(b"\r\n\r\n")[0].lower()
-    present = [name for name in SIGNED_HEADERS if b"\r\n" + name + b":" in head]
-    return dkim.sign(
-        message,
-        selector,
-        domain,
-        private_key,
-        canonicalize=(b"relaxed", b"relaxed"),
-        include_headers=present + present,
-    )
+    head, _, body = message.partition(CRLF + CRLF)
+    return DKIMSigner(key, fixed_body=[body]).signature([head + CRLF])
