@@ -1,10 +1,15 @@
-"""The SMTP transport against a real in-process aiosmtpd: plain, STARTTLS, smtps, AUTH, failures."""
+"""The SMTP transport against a real in-process aiosmtpd: plain, STARTTLS, smtps, AUTH, failures, PIPELINING.
+
+A hand-written SMTP peer (``RawSMTPServer``) records every TCP read, to see how commands arrive.
+"""
 
 from __future__ import annotations
 
 import os
 import socket
+import socketserver
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +30,8 @@ from mailer.mail import (
 from tests.conftest import free_port
 
 MESSAGE = b"From: news@example.org\r\nTo: ann@example.org\r\nSubject: hi\r\n\r\nHello.\r\n"
+#: Lines that dot-stuffing must protect: a lone ".", "..", lines starting with ".".
+DOTTED = b"From: news@example.org\r\nSubject: dots\r\n\r\n.\r\n..\r\n.hidden\r\nnot . first\r\n.\r\nend\r\n"
 USER, PASSWORD = "news", "p@ss:w/rd"
 
 
@@ -41,12 +48,22 @@ class Received:
 
 @dataclass
 class Recorder:
-    """aiosmtpd handler that keeps messages and can refuse RCPT or DATA with a set reply."""
+    """aiosmtpd handler that keeps messages, can refuse MAIL, RCPT or DATA, and can offer PIPELINING."""
 
     received: list[Received] = field(default_factory=list)
     rcpt_reply: Callable[[str], str | None] = lambda address: None
     data_reply: str | None = None
     mail_replies: list[str] = field(default_factory=list)
+    pipelining: bool = False
+
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        """aiosmtpd's EHLO reply, with PIPELINING among the extensions when ``pipelining`` is set."""
+        session.host_name = hostname  # with this hook aiosmtpd leaves it to us (else: 503 send HELO first)
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
 
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -128,6 +145,108 @@ def serve() -> Iterator[Callable[..., Controller]]:
             controller.stop()
 
 
+@pytest.fixture(params=[False, True], ids=["sequential", "pipelining"])
+def pipelining(request: pytest.FixtureRequest) -> bool:
+    """Run the test against a server without PIPELINING in its EHLO reply, then with it."""
+    return request.param
+
+
+class RawSMTPServer(socketserver.ThreadingTCPServer):
+    """A minimal SMTP server that records every TCP read from its clients and every message.
+
+    ``drop_after_content`` hangs up instead of answering the message; ``hang`` stops answering
+    MAIL once a message has arrived (until the test ends).
+    """
+
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, *, pipelining: bool) -> None:
+        super().__init__(("127.0.0.1", 0), RawSMTPSession)
+        self.pipelining = pipelining
+        self.drop_after_content = False
+        self.hang = False
+        self.reads: list[bytes] = []
+        self.messages: list[bytes] = []
+        self.connections = 0
+        self.closing = threading.Event()
+
+    @property
+    def port(self) -> int:
+        """The port it listens on."""
+        return self.server_address[1]
+
+
+class RawSMTPSession(socketserver.BaseRequestHandler):
+    """One client connection to a RawSMTPServer, answered line by line."""
+
+    server: RawSMTPServer
+
+    def handle(self) -> None:
+        """Greet, then answer each command until QUIT or the client hangs up."""
+        self.server.connections += 1
+        self.pending = b""
+        self.request.sendall(b"220 raw.example.org ESMTP\r\n")
+        while (line := self.line()) is not None:
+            verb = line[:4].upper()
+            if verb == b"EHLO":
+                extensions = b"250-PIPELINING\r\n" if self.server.pipelining else b""
+                self.request.sendall(b"250-raw.example.org\r\n" + extensions + b"250 8BITMIME\r\n")
+            elif verb == b"MAIL" and self.server.hang and self.server.messages:
+                self.server.closing.wait()
+                return
+            elif verb == b"DATA":
+                self.request.sendall(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+                message = self.message()
+                if message is None or self.server.drop_after_content:
+                    return
+                self.server.messages.append(message)
+                self.request.sendall(b"250 2.0.0 Ok: queued\r\n")
+            elif verb == b"QUIT":
+                self.request.sendall(b"221 2.0.0 Bye\r\n")
+                return
+            else:
+                self.request.sendall(b"250 2.0.0 Ok\r\n")
+
+    def line(self) -> bytes | None:
+        """The next line without its CRLF (None when the client hung up); each TCP read is recorded."""
+        while b"\r\n" not in self.pending:
+            chunk = self.request.recv(65536)
+            if not chunk:
+                return None
+            self.server.reads.append(chunk)
+            self.pending += chunk
+        line, _, self.pending = self.pending.partition(b"\r\n")
+        return line
+
+    def message(self) -> bytes | None:
+        """The message after DATA, dot-stuffing undone (None when the client hung up first)."""
+        lines = []
+        while (line := self.line()) != b".":
+            if line is None:
+                return None
+            lines.append(line[1:] if line.startswith(b".") else line)
+        return b"".join(line + b"\r\n" for line in lines)
+
+
+@pytest.fixture
+def serve_raw() -> Iterator[Callable[..., RawSMTPServer]]:
+    """Start RawSMTPServers (``serve_raw(pipelining=...)``); stop them after."""
+    started: list[RawSMTPServer] = []
+
+    def start(*, pipelining: bool) -> RawSMTPServer:
+        server = RawSMTPServer(pipelining=pipelining)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.closing.set()
+        server.shutdown()
+        server.server_close()
+
+
 def transport(url: str, context: ssl.SSLContext | None = None) -> SMTPTransport:
     """A transport for ``url``."""
     return SMTPTransport(SMTPSettings.from_url(url), ssl_context=context)
@@ -176,9 +295,9 @@ def test_settings_refuse_bad_urls(url: str) -> None:
         SMTPSettings.from_url(url)
 
 
-def test_plain_sends_reuse_one_connection(serve: Callable[..., Controller]) -> None:
+def test_plain_sends_reuse_one_connection(serve: Callable[..., Controller], pipelining: bool) -> None:
     """Two messages go over one connection; an international domain is sent as IDNA."""
-    handler = Recorder()
+    handler = Recorder(pipelining=pipelining)
     server = serve(handler)
     smtp = transport(f"smtp://127.0.0.1:{server.port}")
     smtp.send("bounces@example.org", ["ann@example.org"], MESSAGE)
@@ -190,8 +309,90 @@ def test_plain_sends_reuse_one_connection(serve: Callable[..., Controller]) -> N
         ["ann@example.org"],
         ["bob@xn--exmple-cua.org"],
     )
-    assert first.data.replace(b"\r\n", b"\n") == MESSAGE.replace(b"\r\n", b"\n")
+    assert first.data == MESSAGE
     assert not first.tls
+
+
+def test_message_arrives_byte_for_byte(serve: Callable[..., Controller], pipelining: bool) -> None:
+    """Lines starting with "." (a lone ".", "..") arrive as written, once, for every recipient."""
+    handler = Recorder(pipelining=pipelining)
+    server = serve(handler)
+    smtp = transport(f"smtp://127.0.0.1:{server.port}")
+    smtp.send("", ["ann@example.org", "bob@example.org", "cy@example.org"], DOTTED)
+    smtp.send("b@example.org", ["dee@example.org"], DOTTED)
+    assert [(r.mail_from, r.rcpt_tos, r.data) for r in handler.received] == [
+        ("<>", ["ann@example.org", "bob@example.org", "cy@example.org"], DOTTED),
+        ("b@example.org", ["dee@example.org"], DOTTED),
+    ]
+
+
+def test_bare_line_ends_become_crlf(serve: Callable[..., Controller], pipelining: bool) -> None:
+    """Bare LF or CR end lines as CRLF, and a "." between them cannot end the message early."""
+    handler = Recorder(pipelining=pipelining)
+    server = serve(handler)
+    smuggled = b"Subject: x\n\nfirst\n.\nMAIL FROM:<x@evil.org>\r.\rlast"
+    transport(f"smtp://127.0.0.1:{server.port}").send("b@example.org", ["a@example.org"], smuggled)
+    assert [r.data for r in handler.received] == [
+        b"Subject: x\r\n\r\nfirst\r\n.\r\nMAIL FROM:<x@evil.org>\r\n.\r\nlast\r\n"
+    ]
+
+
+def test_pipelining_sends_the_envelope_in_one_write(serve_raw: Callable[..., RawSMTPServer]) -> None:
+    """When the server offers PIPELINING, it receives MAIL, every RCPT and DATA in one TCP read."""
+    server = serve_raw(pipelining=True)
+    smtp = transport(f"smtp://127.0.0.1:{server.port}")
+    smtp.send("b@example.org", ["ann@example.org", "bob@example.org"], MESSAGE)
+    smtp.send("b@example.org", ["cy@example.org"], DOTTED)
+    assert b"MAIL FROM:<b@example.org>\r\nRCPT TO:<ann@example.org>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n" in (
+        server.reads
+    )
+    assert b"MAIL FROM:<b@example.org>\r\nRCPT TO:<cy@example.org>\r\nDATA\r\n" in server.reads
+    assert server.messages == [MESSAGE, DOTTED]
+    assert server.connections == 1
+
+
+def test_without_pipelining_each_command_waits(serve_raw: Callable[..., RawSMTPServer]) -> None:
+    """A server that does not offer PIPELINING gets one command at a time, each after its reply."""
+    server = serve_raw(pipelining=False)
+    transport(f"smtp://127.0.0.1:{server.port}").send("b@example.org", ["ann@example.org", "bob@example.org"], MESSAGE)
+    assert [read for read in server.reads if read[:4] in (b"MAIL", b"RCPT", b"DATA")] == [
+        b"MAIL FROM:<b@example.org>\r\n",
+        b"RCPT TO:<ann@example.org>\r\n",
+        b"RCPT TO:<bob@example.org>\r\n",
+        b"DATA\r\n",
+    ]
+    assert server.messages == [MESSAGE]
+
+
+def test_drop_after_the_message_is_transient_and_not_resent(
+    serve_raw: Callable[..., RawSMTPServer], pipelining: bool
+) -> None:
+    """A connection lost after the message went out may have delivered it: transient at data, no retry."""
+    server = serve_raw(pipelining=pipelining)
+    smtp = transport(f"smtp://127.0.0.1:{server.port}")
+    smtp.send("b@example.org", ["a@example.org"], MESSAGE)
+    server.drop_after_content = True
+    with pytest.raises(TransientSMTPError) as caught:
+        smtp.send("b@example.org", ["a@example.org"], MESSAGE)
+    assert (caught.value.code, caught.value.phase) == (None, "data")
+    assert server.connections == 1
+    server.drop_after_content = False
+    smtp.send("b@example.org", ["a@example.org"], MESSAGE)
+    assert server.connections == 2 and len(server.messages) == 2
+
+
+def test_hung_server_costs_one_timeout(serve_raw: Callable[..., RawSMTPServer], pipelining: bool) -> None:
+    """A reused connection whose server stops answering: one timeout, transient, no second connection."""
+    server = serve_raw(pipelining=pipelining)
+    smtp = transport(f"smtp://127.0.0.1:{server.port}?timeout=0.3")
+    smtp.send("b@example.org", ["a@example.org"], MESSAGE)
+    server.hang = True
+    started = time.monotonic()
+    with pytest.raises(TransientSMTPError) as caught:
+        smtp.send("b@example.org", ["a@example.org"], MESSAGE)
+    assert (caught.value.code, caught.value.phase, caught.value.reply) == (None, "mail", "no reply in 0.3 s")
+    assert time.monotonic() - started >= 0.3
+    assert server.connections == 1
 
 
 def test_starttls_with_trusted_certificate(
@@ -262,9 +463,9 @@ def test_wrong_password_is_permanent(
     assert handler.received == []
 
 
-def test_reconnects_after_server_restart(serve: Callable[..., Controller]) -> None:
+def test_reconnects_after_server_restart(serve: Callable[..., Controller], pipelining: bool) -> None:
     """When the server went away between two sends, the second one succeeds on a new connection."""
-    handler = Recorder()
+    handler = Recorder(pipelining=pipelining)
     server = serve(handler)
     smtp = transport(f"smtp://127.0.0.1:{server.port}")
     smtp.send("b@example.org", ["a@example.org"], MESSAGE)
@@ -275,9 +476,9 @@ def test_reconnects_after_server_restart(serve: Callable[..., Controller]) -> No
     assert second.rcpt_tos == ["c@example.org"] and second.peer != first.peer
 
 
-def test_reconnects_after_idle_timeout(serve: Callable[..., Controller]) -> None:
+def test_reconnects_after_idle_timeout(serve: Callable[..., Controller], pipelining: bool) -> None:
     """A connection the server closed for idling is replaced transparently."""
-    handler = Recorder()
+    handler = Recorder(pipelining=pipelining)
     server = serve(handler, timeout=0.2)
     smtp = transport(f"smtp://127.0.0.1:{server.port}")
     smtp.send("b@example.org", ["a@example.org"], MESSAGE)
@@ -286,9 +487,9 @@ def test_reconnects_after_idle_timeout(serve: Callable[..., Controller]) -> None
     assert [r.rcpt_tos for r in handler.received] == [["a@example.org"], ["c@example.org"]]
 
 
-def test_reconnects_after_421_closing(serve: Callable[..., Controller]) -> None:
+def test_reconnects_after_421_closing(serve: Callable[..., Controller], pipelining: bool) -> None:
     """A 421 ("closing channel") to MAIL on a reused connection is retried once on a new one."""
-    handler = Recorder()
+    handler = Recorder(pipelining=pipelining)
     server = serve(handler)
     smtp = transport(f"smtp://127.0.0.1:{server.port}")
     smtp.send("b@example.org", ["a@example.org"], MESSAGE)
@@ -302,9 +503,9 @@ def test_reconnects_after_421_closing(serve: Callable[..., Controller]) -> None:
     assert (caught.value.code, caught.value.phase) == (421, "mail")
 
 
-def test_4xx_is_transient_and_connection_stays_usable(serve: Callable[..., Controller]) -> None:
+def test_4xx_is_transient_and_connection_stays_usable(serve: Callable[..., Controller], pipelining: bool) -> None:
     """A 451 is transient with its code and text; after RSET the same connection sends again."""
-    handler = Recorder(data_reply="451 4.3.0 Try again later")
+    handler = Recorder(data_reply="451 4.3.0 Try again later", pipelining=pipelining)
     server = serve(handler)
     smtp = transport(f"smtp://127.0.0.1:{server.port}")
     with pytest.raises(TransientSMTPError) as caught:
@@ -317,32 +518,80 @@ def test_4xx_is_transient_and_connection_stays_usable(serve: Callable[..., Contr
     assert len({r.peer for r in handler.received}) == 1
 
 
-def test_5xx_recipient_is_permanent_bounce(serve: Callable[..., Controller]) -> None:
+def test_5xx_recipient_is_permanent_bounce(serve: Callable[..., Controller], pipelining: bool) -> None:
     """A 550 on RCPT keeps the server's code and text and marks the recipient as refused."""
-    handler = Recorder(rcpt_reply=lambda a: "550 5.1.1 No such user here" if a.startswith("gone") else None)
+    handler = Recorder(
+        rcpt_reply=lambda a: "550 5.1.1 No such user here" if a.startswith("gone") else None, pipelining=pipelining
+    )
     server = serve(handler)
     smtp = transport(f"smtp://127.0.0.1:{server.port}")
+    smtp.send("b@example.org", ["here@example.org"], MESSAGE)
     with pytest.raises(PermanentSMTPError) as caught:
         smtp.send("b@example.org", ["gone@example.org"], MESSAGE)
     error = caught.value
-    assert (error.code, error.reply, error.recipient_refused) == (550, "5.1.1 No such user here", True)
-    smtp.send("b@example.org", ["here@example.org"], MESSAGE)
-    assert [r.rcpt_tos for r in handler.received] == [["here@example.org"]]
+    assert (error.code, error.reply, error.phase, error.recipient_refused) == (
+        550,
+        "5.1.1 No such user here",
+        "rcpt",
+        True,
+    )
+    smtp.send("b@example.org", ["again@example.org"], MESSAGE)
+    first, second = handler.received
+    assert (first.rcpt_tos, second.rcpt_tos) == (["here@example.org"], ["again@example.org"])
+    assert first.peer == second.peer  # the refusal left the connection usable
 
 
-def test_one_refused_recipient_sends_to_nobody(serve: Callable[..., Controller]) -> None:
-    """With several recipients, one refusal cancels the whole transaction (no partial delivery)."""
-    handler = Recorder(rcpt_reply=lambda a: "550 5.1.1 No such user" if a.startswith("gone") else None)
+def test_4xx_recipient_is_transient(serve: Callable[..., Controller], pipelining: bool) -> None:
+    """A 451 on RCPT (greylisting) is transient at rcpt, not a bounce; the connection goes on."""
+    handler = Recorder(
+        rcpt_reply=lambda a: "451 4.7.1 Greylisted" if a.startswith("grey") else None, pipelining=pipelining
+    )
     server = serve(handler)
     smtp = transport(f"smtp://127.0.0.1:{server.port}")
-    with pytest.raises(PermanentSMTPError):
-        smtp.send("b@example.org", ["ann@example.org", "gone@example.org"], MESSAGE)
-    assert handler.received == []
+    smtp.send("b@example.org", ["here@example.org"], MESSAGE)
+    with pytest.raises(TransientSMTPError) as caught:
+        smtp.send("b@example.org", ["grey@example.org"], MESSAGE)
+    assert (caught.value.code, caught.value.phase, caught.value.reply) == (451, "rcpt", "4.7.1 Greylisted")
+    smtp.send("b@example.org", ["again@example.org"], MESSAGE)
+    assert len({r.peer for r in handler.received}) == 1 and len(handler.received) == 2
 
 
-def test_5xx_on_data_is_permanent_but_not_a_bounce(serve: Callable[..., Controller]) -> None:
+def test_5xx_sender_is_permanent_and_not_a_bounce(serve: Callable[..., Controller], pipelining: bool) -> None:
+    """A 553 on MAIL is about the sender (phase mail): permanent, no recipient refused, connection usable."""
+    handler = Recorder(pipelining=pipelining)
+    server = serve(handler)
+    smtp = transport(f"smtp://127.0.0.1:{server.port}")
+    smtp.send("b@example.org", ["a@example.org"], MESSAGE)
+    handler.mail_replies = ["553 5.7.1 Sender address rejected"]
+    with pytest.raises(PermanentSMTPError) as caught:
+        smtp.send("b@example.org", ["a@example.org", "c@example.org"], MESSAGE)
+    error = caught.value
+    assert (error.code, error.phase, error.recipient_refused) == (553, "mail", False)
+    smtp.send("b@example.org", ["c@example.org"], MESSAGE)
+    assert [r.rcpt_tos for r in handler.received] == [["a@example.org"], ["c@example.org"]]
+    assert len({r.peer for r in handler.received}) == 1
+
+
+def test_one_refused_recipient_sends_to_nobody(serve: Callable[..., Controller], pipelining: bool) -> None:
+    """With several recipients, one refusal cancels the whole transaction (no partial delivery).
+
+    A pipelining server answers DATA with 354 for the others: the transport hangs up rather than send.
+    """
+    handler = Recorder(
+        rcpt_reply=lambda a: "550 5.1.1 No such user" if a.startswith("gone") else None, pipelining=pipelining
+    )
+    server = serve(handler)
+    smtp = transport(f"smtp://127.0.0.1:{server.port}")
+    with pytest.raises(PermanentSMTPError) as caught:
+        smtp.send("b@example.org", ["ann@example.org", "gone@example.org", "bob@example.org"], MESSAGE)
+    assert (caught.value.code, caught.value.phase) == (550, "rcpt")
+    smtp.send("b@example.org", ["bob@example.org"], MESSAGE)
+    assert [r.rcpt_tos for r in handler.received] == [["bob@example.org"]]
+
+
+def test_5xx_on_data_is_permanent_but_not_a_bounce(serve: Callable[..., Controller], pipelining: bool) -> None:
     """A message refused at DATA is permanent, yet says nothing against the address."""
-    server = serve(Recorder(data_reply="554 5.7.1 Message rejected as spam"))
+    server = serve(Recorder(data_reply="554 5.7.1 Message rejected as spam", pipelining=pipelining))
     with pytest.raises(PermanentSMTPError) as caught:
         transport(f"smtp://127.0.0.1:{server.port}").send("b@example.org", ["a@example.org"], MESSAGE)
     assert (caught.value.code, caught.value.phase, caught.value.recipient_refused) == (554, "data", False)

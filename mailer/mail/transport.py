@@ -10,6 +10,9 @@ SMTP cannot tell apart from a lost "250"). Failures are classified:
 ``phase`` says where it failed: ``connect``, ``auth``, ``mail``, ``rcpt`` or ``data``. Only a
 ``rcpt`` refusal is about the recipient's address (a hard bounce); a permanent ``connect`` or
 ``auth`` failure is our configuration and must not suppress anyone.
+
+When the server offers PIPELINING (RFC 2920), MAIL, every RCPT and DATA go out in one write and
+their replies are read in order: two round trips per message (envelope, content) instead of four.
 """
 
 from __future__ import annotations
@@ -217,41 +220,59 @@ class SMTPTransport:
         return conn
 
     def _transaction(self, sender: str, recipients: list[str], data: bytes) -> None:
-        """MAIL, RCPT for each recipient, DATA; RSET after a refusal so the connection stays usable."""
+        """The envelope commands (MAIL, RCPT for each recipient, DATA), then the message itself."""
         conn = self._connection()
+        self._envelope(conn, _envelope_commands(sender, recipients))
+        self._content(conn, data)
+
+    def _envelope(self, conn: smtplib.SMTP, commands: list[tuple[str, str]]) -> None:
+        """Send the envelope commands up to DATA's 354; RSET and raise the first refusal.
+
+        With PIPELINING (RFC 2920) they go out in one write and every reply is read, even after a
+        refusal, so the connection stays in step; without it each command waits for the last reply.
+        """
+        pipelining = conn.has_extn("pipelining")
+        refusal: SMTPError | None = None
+        for index, (phase, command) in enumerate(commands):
+            try:
+                if not pipelining:
+                    conn.send(command)
+                elif index == 0:
+                    conn.send("".join(line for _, line in commands))
+                code, reply = conn.getreply()
+            except (OSError, smtplib.SMTPException) as exc:
+                self._discard()
+                lost = _lost(exc, phase, self.settings.timeout)
+                if index == 0 and not _timed_out(exc):  # no message went out: maybe an idle connection it dropped
+                    raise _Stale(None, lost.reply) from exc
+                raise refusal or lost from exc
+            if code == 421:  # the server is closing the connection: no more replies will come
+                self._discard()
+                if index == 0:
+                    raise _Stale(code, reply)
+                raise refusal or _classify(code, reply, phase)
+            if refusal is None and code not in _PROCEED[phase]:
+                refusal = _classify(code, reply, phase)
+                if not pipelining:
+                    break
+            elif refusal is not None and code == 354:  # DATA accepted for the others: only hanging up stops it
+                self._discard()
+        if refusal is not None:
+            self._reset(refusal.code)
+            raise refusal
+
+    def _content(self, conn: smtplib.SMTP, data: bytes) -> None:
+        """Send the message after DATA's 354 and check the server's final reply."""
         try:
-            code, reply = conn.mail(sender)
-        except TimeoutError as exc:  # a hung server, not a dropped connection: no second wait
+            conn.send(_wire_content(data))
+            code, reply = conn.getreply()
+        except (OSError, smtplib.SMTPException) as exc:  # the message may have arrived: SMTP cannot tell
             self._discard()
-            raise TransientSMTPError(None, f"no reply in {self.settings.timeout:g} s", phase="mail") from exc
-        except (OSError, smtplib.SMTPServerDisconnected) as exc:
-            self._discard()
-            raise _Stale(None, f"connection lost: {exc or type(exc).__name__}") from exc
-        if code == 421:
-            self._discard()
-            raise _Stale(code, reply)
-        phase = "mail"
-        try:
-            if code != 250:
-                raise _classify(code, reply, phase)
-            phase = "rcpt"
-            for recipient in recipients:
-                code, reply = conn.rcpt(recipient)
-                if code not in (250, 251):
-                    raise _classify(code, reply, phase)
-            phase = "data"
-            code, reply = conn.data(data)
-            if code != 250:
-                raise _classify(code, reply, phase)
-        except SMTPError as exc:
-            self._reset(exc.code)
-            raise
-        except smtplib.SMTPResponseException as exc:  # DATA answered with something other than 354
-            self._reset(exc.smtp_code)
-            raise _classify(exc.smtp_code, exc.smtp_error, phase) from exc
-        except (OSError, smtplib.SMTPException) as exc:
-            self._discard()
-            raise TransientSMTPError(None, f"connection lost: {exc or type(exc).__name__}", phase=phase) from exc
+            raise _lost(exc, "data", self.settings.timeout) from exc
+        if code != 250:
+            error = _classify(code, reply, "data")
+            self._reset(code)
+            raise error
 
     def _reset(self, code: int | None) -> None:
         """RSET after a refused transaction; drop the connection if the server is closing it."""
@@ -277,6 +298,47 @@ class _Stale(Exception):
         if self.code is None:
             return TransientSMTPError(None, str(self.reply), phase="mail")
         return _classify(self.code, self.reply, "mail")  # type: ignore[return-value]
+
+
+#: The replies that let a transaction go on, per phase.
+_PROCEED = {"mail": (250,), "rcpt": (250, 251), "data": (354,)}
+
+
+def _envelope_commands(sender: str, recipients: list[str]) -> list[tuple[str, str]]:
+    """(phase, command line) for MAIL, each RCPT and DATA; the addresses were checked by ascii_address."""
+    return [
+        ("mail", f"MAIL FROM:<{sender}>\r\n"),
+        *(("rcpt", f"RCPT TO:<{recipient}>\r\n") for recipient in recipients),
+        ("data", "DATA\r\n"),
+    ]
+
+
+def _wire_content(data: bytes) -> bytes:
+    """The message as DATA carries it: CRLF line ends, dot-stuffed, ended by CRLF "." CRLF.
+
+    Bare CR or LF become CRLF before dot-stuffing (smtplib's data() leaves them in bytes), so no lone
+    "." can end the data early. bytes.count/replace instead of smtplib's regexes: ~30 µs, not ~50 µs, for 15 KB.
+    """
+    if not data.count(b"\r") == data.count(b"\n") == data.count(b"\r\n"):
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
+    if data.startswith(b"."):
+        data = b"." + data
+    data = data.replace(b"\n.", b"\n..")
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + b".\r\n"
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """Whether a failure was a timeout (smtplib wraps socket timeouts in SMTPServerDisconnected)."""
+    return isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError)
+
+
+def _lost(exc: BaseException, phase: str, timeout: float) -> TransientSMTPError:
+    """The error for a connection that timed out or broke during ``phase``."""
+    if _timed_out(exc):
+        return TransientSMTPError(None, f"no reply in {timeout:g} s", phase=phase)
+    return TransientSMTPError(None, f"connection lost: {exc or type(exc).__name__}", phase=phase)
 
 
 def _connect_error(exc: Exception, settings: SMTPSettings) -> SMTPError:
