@@ -31,8 +31,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    """Bind the database, migrations, login, CSRF, rate limits and Celery to ``app``."""
+    """Bind the database, migrations, login, CSRF, rate limits, Celery and the send engine to ``app``."""
+    from . import sending
     from .celery_app import init_celery
+    from .digests.service import variant_factory
     from .extensions import csrf, db, limiter, login, migrate
     from .staff import auth  # noqa: F401  (registers the user loader)
 
@@ -44,6 +46,7 @@ def register_extensions(app: Flask) -> None:
     csrf.init_app(app)
     limiter.init_app(app)
     init_celery(app)
+    sending.init_app(app, variants=variant_factory)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -8,7 +8,7 @@ from flask import Flask
 from .config import celery_broker_url
 
 #: Every module that defines tasks; a package adds its own here.
-TASK_MODULES = ("mailer.main.tasks", "mailer.subscriptions.tasks", "mailer.digests.tasks")
+TASK_MODULES = ("mailer.main.tasks", "mailer.subscriptions.tasks", "mailer.digests.tasks", "mailer.sending.tasks")
 
 
 def init_celery(app: Flask) -> Celery:
@@ -30,7 +30,8 @@ def init_celery(app: Flask) -> Celery:
         task_default_queue=app.config["REDIS_PREFIX"],
         broker_connection_retry_on_startup=True,
         # A task that dies with its worker goes back to the queue; only idempotent tasks opt in
-        # to acks_late, and a lost worker must not make them vanish either.
+        # to acks_late, and a lost worker must not make them vanish either. (Send tasks need
+        # neither: the database holds their work, and the sweep rings again for a lost one.)
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         broker_transport_options={"visibility_timeout": 3600},
@@ -38,6 +39,7 @@ def init_celery(app: Flask) -> Celery:
         beat_schedule={
             "heartbeat": {"task": "mailer.heartbeat", "schedule": 60.0},
             "release-scheduled-digests": {"task": "mailer.digests.release_scheduled", "schedule": 30.0},
+            "sweep-sending": {"task": "mailer.sending.sweep", "schedule": float(app.config["SWEEP_INTERVAL"])},
         },
     )
     settings.update(app.config.get("CELERY", {}))

@@ -35,13 +35,33 @@ DEFAULTS: dict[str, object] = {
     "RATELIMIT_SUBSCRIBE_IP": "20 per hour",
     "RATELIMIT_CONFIRM_ADDRESS": "3 per hour",
     "CHECK_DELIVERABILITY": False,
+    # The send engine (see mailer/sending): deliveries per send task, per claim, the claim's
+    # lease in seconds, attempts and backoff for transient failures, auto-pause, sweep period.
     "SEND_BATCH_SIZE": 500,
+    "SEND_CHUNK_SIZE": 100,
+    "SEND_LEASE": 60,
+    "SEND_MAX_ATTEMPTS": 5,
+    "SEND_RETRY_DELAY": 30,
+    "SEND_PAUSE_AFTER": 10,
+    "SWEEP_INTERVAL": 15,
     "PROXY_FIX_HOPS": 0,
     "REDIS_PREFIX": "mailer",
     # No form or API body is anywhere near this; larger requests get 413.
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
+}
+
+
+#: Allowed ranges of the send engine's whole-number settings.
+SEND_LIMITS = {
+    "SEND_BATCH_SIZE": (1, 100_000),
+    "SEND_CHUNK_SIZE": (1, 1_000),
+    "SEND_LEASE": (2, 3_600),
+    "SEND_MAX_ATTEMPTS": (1, 20),
+    "SEND_RETRY_DELAY": (0, 86_400),
+    "SEND_PAUSE_AFTER": (1, 1_000),
+    "SWEEP_INTERVAL": (1, 600),
 }
 
 
@@ -83,6 +103,8 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict[str, obj
     config["PREFERRED_URL_SCHEME"] = urlsplit(str(config["BASE_URL"])).scheme
     config["SESSION_COOKIE_SECURE"] = config["PREFERRED_URL_SCHEME"] == "https"
     config["PROXY_FIX_HOPS"] = get.count("PROXY_FIX_HOPS")
+    for name, (low, high) in SEND_LIMITS.items():
+        config[name] = get.whole_number(name, low, high)
     config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}
     return config
 
@@ -217,6 +239,15 @@ class _Reader:
             return 0
         if not value.isdigit() or int(value) > 10:
             raise ConfigError(f"{name} must be a whole number from 0 to 10, got {value!r}")
+        return int(value)
+
+    def whole_number(self, name: str, low: int, high: int) -> int:
+        """Return a whole number from ``low`` to ``high`` (the default when unset)."""
+        value = self.raw(name)
+        if value is None:
+            return int(DEFAULTS[name])  # type: ignore[call-overload]
+        if not value.isdigit() or not low <= int(value) <= high:
+            raise ConfigError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
         return int(value)
 
     def dkim(self) -> dict[str, object]:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -220,7 +221,7 @@ class NewsItem(ContentMixin, db.Model):
     body: Mapped[str] = mapped_column(Text)
 
 
-DIGEST_STATUSES = ("scheduled", "queued", "sending", "sent", "failed", "cancelled")
+DIGEST_STATUSES = ("scheduled", "queued", "sending", "paused", "sent", "failed", "cancelled")
 
 
 class Digest(db.Model):
@@ -244,15 +245,23 @@ class Digest(db.Model):
     started_at: Mapped[datetime | None] = mapped_column(Timestamp)
     sent_at: Mapped[datetime | None] = mapped_column(Timestamp)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"))
+    # Why the send engine (or a person) paused it; errors about our side in a row, for auto-pause.
+    paused_reason: Mapped[str | None] = mapped_column(Text)
+    sender_errors: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     deliveries: Mapped[list[Delivery]] = relationship(back_populates="digest")
 
 
-DELIVERY_STATUSES = ("queued", "sending", "sent", "failed", "bounced", "skipped")
+DELIVERY_STATUSES = ("queued", "sending", "sent", "failed", "bounced", "skipped", "cancelled")
 
 
 class Delivery(db.Model):
-    """One digest to one subscriber; the unique pair is what makes sending idempotent."""
+    """One digest to one subscriber; the unique pair is what makes sending idempotent.
+
+    A sender claims a row (queued -> sending, with ``claimed_by`` and ``claimed_at``) before it
+    sends; the claim is a lease that its process renews, and the sweep returns rows whose lease
+    ran out to the queue.
+    """
 
     __tablename__ = "deliveries"
     __table_args__ = (
@@ -260,7 +269,12 @@ class Delivery(db.Model):
         CheckConstraint(_in("status", DELIVERY_STATUSES), name="status"),
         CheckConstraint("attempts >= 0", name="attempts"),
         Index("ix_deliveries_digest_status", "digest_id", "status"),
-    )
+        # What a sender claims next: only queued rows are in it, so it stays small as a digest goes out.
+        Index("ix_deliveries_claimable", "digest_id", "id", sqlite_where=text("status = 'queued'"),
+              postgresql_where=text("status = 'queued'")),
+        Index("ix_deliveries_leases", "claimed_at", sqlite_where=text("status = 'sending'"),
+              postgresql_where=text("status = 'sending'")),
+    )  # fmt: skip
 
     id: Mapped[int] = mapped_column(primary_key=True)
     digest_id: Mapped[int] = mapped_column(ForeignKey("digests.id"))
@@ -274,6 +288,10 @@ class Delivery(db.Model):
     message_id: Mapped[str | None] = mapped_column(String(255))
     updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    # A transient failure waits until then before it is claimed again.
+    next_attempt_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
     digest: Mapped[Digest] = relationship(back_populates="deliveries")
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Callable
 
 import redis
 from flask import current_app
+
+log = logging.getLogger(__name__)
 
 _clients: dict[tuple[int, str], redis.Redis] = {}
 
@@ -23,3 +27,12 @@ def get_redis() -> redis.Redis:
     if client is None:
         client = _clients[key] = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
     return client
+
+
+def best_effort(action: Callable[[], object]) -> object | None:
+    """Run a Redis write that only helps (progress, hints); a Redis outage must not stop the caller."""
+    try:
+        return action()
+    except redis.RedisError as exc:
+        log.warning("redis unavailable, carrying on without it: %s", exc)
+        return None

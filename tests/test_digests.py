@@ -20,7 +20,8 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from mailer.content.importer import import_text
-from mailer.digests import service, tasks
+from mailer.digests import service
+from mailer.sending import engine
 from mailer.extensions import db
 from mailer.models import ALL_TOPICS, Delivery, Digest, Subscriber, Topic
 from mailer.tokens import read_token
@@ -52,6 +53,11 @@ def _subscriber(email: str, topics: int, status: str = "confirmed") -> int:
 def _purge_queue(app: Flask) -> None:
     """Drop the send tasks a test queued without a worker to run them."""
     app.extensions["celery"].control.purge()
+
+
+def _send(app: Flask, digest_id: int) -> engine.BatchReport:
+    """Run one send batch of the digest in this process, as a worker's task would."""
+    return engine.send_batch(digest_id, app.extensions["mailer.variants"])
 
 
 @pytest.fixture(scope="module")
@@ -203,9 +209,9 @@ def test_batch_skips_the_unsubscribed_records_failures_and_never_sends_twice(app
         db.session.execute(db.update(Subscriber).where(Subscriber.id == ids[2]).values(status="unsubscribed"))
         db.session.commit()
         mailbox.reply = lambda sender, to: "550 5.1.1 no such user" if to == ["gone@example.org"] else None
-        batch = db.session.execute(db.select(Delivery.id).where(Delivery.digest_id == digest.id)).scalars().all()
-        assert service.send_batch(digest.id, batch) == []
-        assert service.send_batch(digest.id, batch) == []
+        assert _send(app, digest.id).done
+        assert _send(app, digest.id).outcomes == {}
+        db.session.expire_all()
         rows = {d.email: d for d in db.session.execute(db.select(Delivery)).scalars()}
         assert (rows["ok@example.org"].status, rows["ok@example.org"].attempts) == ("sent", 1)
         assert rows["ok@example.org"].message_id and rows["ok@example.org"].sent_at
@@ -228,8 +234,7 @@ def test_hard_bounce_suppresses_the_address(app: Flask, mailbox: CaughtMail) -> 
         _subscriber("ok@example.org", ALL_TOPICS)
         digest = service.create_digest()
         _purge_queue(app)
-        batch = db.session.execute(db.select(Delivery.id).where(Delivery.digest_id == digest.id)).scalars().all()
-        assert service.send_batch(digest.id, batch) == []
+        assert _send(app, digest.id).outcomes == {"sent": 1, "bounced": 1}
         bounced = db.session.execute(db.select(Delivery).where(Delivery.subscriber_id == gone)).scalar_one()
         assert (bounced.status, bounced.last_smtp_code) == ("bounced", 550)
         assert "User unknown" in bounced.last_smtp_reply
@@ -240,8 +245,9 @@ def test_hard_bounce_suppresses_the_address(app: Flask, mailbox: CaughtMail) -> 
     assert [to for _, (to,) in mailbox.envelopes] == ["ok@example.org"]
 
 
-def test_transient_failure_stays_queued_until_given_up(app: Flask, mailbox: CaughtMail) -> None:
-    """A 451 leaves the delivery queued with the reply, for the task to retry; giving up marks it failed."""
+def test_transient_failure_waits_its_backoff_then_fails_after_the_last_attempt(app: Flask, mailbox: CaughtMail) -> None:
+    """A 451 leaves the delivery queued with the reply until its backoff; the last attempt marks it failed."""
+    app.config.update(SEND_MAX_ATTEMPTS=2, SEND_RETRY_DELAY=3600)
     with app.app_context():
         import_text(json.dumps(CONTENT))
         _subscriber("busy@example.org", ALL_TOPICS)
@@ -249,13 +255,21 @@ def test_transient_failure_stays_queued_until_given_up(app: Flask, mailbox: Caug
         _purge_queue(app)
         (delivery_id,) = db.session.execute(db.select(Delivery.id)).scalars()
         mailbox.reply = lambda sender, to: "451 4.3.0 try again later"
-        assert service.send_batch(digest.id, [delivery_id]) == [delivery_id]
+        report = _send(app, digest.id)
+        assert report.outcomes == {"queued": 1} and not report.done
+        db.session.expire_all()
         delivery = db.session.get(Delivery, delivery_id)
         assert (delivery.status, delivery.attempts, delivery.last_smtp_code) == ("queued", 1, 451)
+        assert delivery.next_attempt_at > delivery.updated_at
         assert db.session.get(Digest, digest.id).status == "sending"
-        service.give_up(digest.id, [delivery_id])
+        assert _send(app, digest.id).outcomes == {}  # not due yet: nothing is claimed
+        db.session.execute(db.update(Delivery).values(next_attempt_at=None))
+        db.session.commit()
+        assert _send(app, digest.id).outcomes == {"failed": 1}
         db.session.expire_all()
-        assert db.session.get(Delivery, delivery_id).status == "failed"
+        delivery = db.session.get(Delivery, delivery_id)
+        assert (delivery.status, delivery.attempts, delivery.last_smtp_code) == ("failed", 2, 451)
+        assert "try again later" in delivery.last_smtp_reply
         assert db.session.get(Digest, digest.id).status == "sent"
     assert mailbox.messages == []
 
@@ -263,8 +277,8 @@ def test_transient_failure_stays_queued_until_given_up(app: Flask, mailbox: Caug
 def test_send_task_retries_a_transient_failure(
     app: Flask, runner: FlaskCliRunner, mailbox: CaughtMail, celery_worker: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The batch task retries the deliveries that met a 4xx; the second attempt goes through."""
-    monkeypatch.setattr(tasks, "RETRY_DELAY", 0)
+    """The send task retries a delivery that met a 4xx once its backoff passed; the second attempt goes through."""
+    app.config.update(SEND_RETRY_DELAY=0)
     refusals = iter(["451 4.3.0 busy"])
     mailbox.reply = lambda sender, to: next(refusals, None)
     with app.app_context():
@@ -321,9 +335,9 @@ def test_scheduled_digest_is_released_when_due(app: Flask, runner: FlaskCliRunne
     with app.app_context():
         digest = db.session.get(Digest, digest_id)
         assert digest.status == "scheduled" and abs(digest.scheduled_at - at) < timedelta(seconds=1)
-        assert service.release_due() == []
-        assert service.release_due(now=at + timedelta(seconds=1)) == [digest_id]
-        assert service.release_due(now=at + timedelta(seconds=1)) == []
+        assert service.release_due() == {}
+        assert service.release_due(now=at + timedelta(seconds=1)) == {digest_id: 1}
+        assert service.release_due(now=at + timedelta(seconds=1)) == {}
         db.session.expire_all()
         assert db.session.get(Digest, digest_id).status == "queued"
         assert service.delivery_counts(digest_id) == {"queued": 1}

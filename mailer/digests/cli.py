@@ -1,4 +1,4 @@
-"""``flask --app wsgi digest preview|send|status``."""
+"""``flask --app wsgi digest preview|send|status|pause|resume|cancel|retry-failed``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import click
 from flask.cli import AppGroup
 
 from ..extensions import db
-from ..models import ALL_TOPICS, Digest, Topic
+from ..models import ALL_TOPICS, DELIVERY_STATUSES, Digest, Topic
+from ..sending import control
 from .compose import preview
 from .service import MAX_ID, DigestError, create_digest, delivery_counts
 
@@ -63,11 +64,49 @@ def digest_send(at: datetime | None, test_to: str | None) -> None:
 @digest_cli.command("status")
 @click.argument("digest_id", type=click.IntRange(1, MAX_ID))
 def digest_status(digest_id: int) -> None:
-    """Print a digest's status and its deliveries counted by status."""
+    """Print a digest's status (with why, when paused) and its deliveries counted by status."""
     digest = db.session.get(Digest, digest_id)
     if digest is None:
         raise click.ClickException(f"no digest {digest_id}")
-    click.echo(f"digest {digest.id}: {digest.status}{' (test to ' + digest.test_to + ')' if digest.is_test else ''}")
-    counts = {"queued": 0, "sent": 0, "failed": 0, **delivery_counts(digest_id)}
-    for status, count in counts.items():
-        click.echo(f"{status}: {count}")
+    status = f"paused ({digest.paused_reason})" if digest.status == "paused" else digest.status
+    click.echo(f"digest {digest.id}: {status}{' (test to ' + digest.test_to + ')' if digest.is_test else ''}")
+    counts = delivery_counts(digest_id)
+    for name in DELIVERY_STATUSES:
+        click.echo(f"{name}: {counts.get(name, 0)}")
+
+
+def _control(action: str, digest_id: int, done: str) -> None:
+    """Run one control service as the CLI user; a refusal exits 1 with the reason."""
+    try:
+        result = getattr(control, action)(digest_id, actor="cli")
+    except control.SendingError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(done.format(id=digest_id, n=result))
+
+
+@digest_cli.command("pause")
+@click.argument("digest_id", type=click.IntRange(1, MAX_ID))
+def digest_pause(digest_id: int) -> None:
+    """Pause a digest that is going out (messages already handed to a worker finish)."""
+    _control("pause", digest_id, "digest {id} paused")
+
+
+@digest_cli.command("resume")
+@click.argument("digest_id", type=click.IntRange(1, MAX_ID))
+def digest_resume(digest_id: int) -> None:
+    """Resume a paused digest."""
+    _control("resume", digest_id, "digest {id} resumed")
+
+
+@digest_cli.command("cancel")
+@click.argument("digest_id", type=click.IntRange(1, MAX_ID))
+def digest_cancel(digest_id: int) -> None:
+    """Cancel a scheduled, queued, paused or sending digest; what was not sent is not sent."""
+    _control("cancel", digest_id, "digest {id} cancelled; {n} deliveries will not be sent")
+
+
+@digest_cli.command("retry-failed")
+@click.argument("digest_id", type=click.IntRange(1, MAX_ID))
+def digest_retry_failed(digest_id: int) -> None:
+    """Queue the digest's failed deliveries again."""
+    _control("retry_failed", digest_id, "digest {id}: {n} failed deliveries queued again")

@@ -1,13 +1,13 @@
-"""Digests: create one with its deliveries, send batches of them, and report how they went.
+"""Digests: create one with its deliveries, hand it to the send engine, and report how it went.
 
-Seams for the send pipeline: ``create_digest`` snapshots deliveries in one INSERT ... SELECT
-and commits before anything is queued; ``send_batch`` takes delivery ids, re-fetches the
-ones still queued and sends each at most once; ``finish_if_done`` closes the digest.
+``create_digest`` snapshots the deliveries in one INSERT ... SELECT and commits before the
+send engine (``mailer.sending``) is asked to ring; ``variant_factory`` is what the engine asks
+for each topic variant's message. Sending itself (claims, outcomes, retries, pause) is the
+engine's business.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from email.utils import parseaddr
 
@@ -25,13 +25,13 @@ from ..mail import (
     get_transport,
     make_message_id,
 )
-from ..mail.message import parse_mailbox
 from ..models import ALL_TOPICS, AuditEntry, Delivery, Digest, Subscriber, Timestamp, utcnow
 from ..redis_client import get_redis, redis_key
-from ..subscriptions.links import list_unsubscribe_header, personal_links
-from ..subscriptions.service import record_hard_bounce
-from . import tasks
+from ..sending.control import ring
 from .compose import compose_next, render_variant, subject_for
+
+#: The test-copy task, queued by name after the commit (the service never imports its tasks).
+TEST_COPY_TASK = "mailer.digests.send_test_copy"
 
 #: Ids are 32-bit integers on every backend; a larger number in a URL names no digest.
 MAX_ID = 2**31 - 1
@@ -48,18 +48,18 @@ def create_digest(*, at: datetime | None = None, test_to: str | None = None, act
     # the first digest committed and its content claimed, instead of sending the same items twice.
     try:
         with get_redis().lock(redis_key("digest-create"), timeout=120, blocking_timeout=30):
-            digest = _create_committed(at, address, actor)
+            digest, deliveries = _create_committed(at, address, actor)
     except LockError:
         raise DigestError("another digest is being created right now; try again in a minute") from None
     if address is not None:
-        tasks.send_test_copy.delay(digest.id)
-    elif at is None:
-        tasks.enqueue_deliveries(digest.id)
+        current_app.extensions["celery"].send_task(TEST_COPY_TASK, args=[digest.id])
+    elif deliveries:
+        ring(digest.id, deliveries)
     return digest
 
 
-def _create_committed(at: datetime | None, address: str | None, actor: str) -> Digest:
-    """Compose, insert and commit the digest row and (for an immediate send) its deliveries."""
+def _create_committed(at: datetime | None, address: str | None, actor: str) -> tuple[Digest, int]:
+    """Compose, insert and commit the digest row and (for an immediate send) its deliveries; count them."""
     now = utcnow()
     next_digest = compose_next(until=now)
     if next_digest.is_empty:
@@ -78,8 +78,10 @@ def _create_committed(at: datetime | None, address: str | None, actor: str) -> D
     )
     db.session.add(digest)
     db.session.flush()
-    if at is None and address is None:
-        _snapshot_deliveries(digest)
+    deliveries = _snapshot_deliveries(digest) if at is None and address is None else 0
+    if at is None and address is None and deliveries == 0:
+        # Nobody's topics meet it: it is done the moment it is made, and still claims its content.
+        digest.status, digest.started_at, digest.sent_at = "sent", now, now
     db.session.add(
         AuditEntry(
             actor=actor,
@@ -89,7 +91,7 @@ def _create_committed(at: datetime | None, address: str | None, actor: str) -> D
         )
     )
     db.session.commit()
-    return digest
+    return digest, deliveries
 
 
 def _checked_options(at: datetime | None, test_to: str | None, now: datetime) -> str | None:
@@ -107,8 +109,8 @@ def _checked_options(at: datetime | None, test_to: str | None, now: datetime) ->
         raise DigestError(f"not a valid email address: {exc}") from None
 
 
-def _snapshot_deliveries(digest: Digest) -> None:
-    """One queued delivery per confirmed subscriber whose topics meet the digest's, in one statement."""
+def _snapshot_deliveries(digest: Digest) -> int:
+    """One queued delivery per confirmed subscriber whose topics meet the digest's, in one statement; count them."""
     variant = Subscriber.topics.op("&", return_type=Integer)(digest.topics)
     rows = db.select(
         literal(digest.id, Integer),
@@ -120,37 +122,24 @@ def _snapshot_deliveries(digest: Digest) -> None:
         literal(utcnow(), Timestamp),
     ).where(Subscriber.status == "confirmed", variant != 0)
     columns = ["digest_id", "subscriber_id", "email", "topics", "status", "attempts", "updated_at"]
-    db.session.execute(db.insert(Delivery).from_select(columns, rows))
+    # SQLAlchemy drops an INSERT's row count on PostgreSQL unless asked to keep it.
+    insert = db.insert(Delivery.__table__).from_select(columns, rows)
+    return db.session.execute(insert, execution_options={"preserve_rowcount": True}).rowcount
 
 
-def queued_batches(digest_id: int) -> Iterator[list[int]]:
-    """The ids of the digest's queued deliveries in batches of SEND_BATCH_SIZE."""
-    size = current_app.config["SEND_BATCH_SIZE"]
-    query = db.select(Delivery.id).where(Delivery.digest_id == digest_id, Delivery.status == "queued")
-    batch: list[int] = []
-    for delivery_id in db.session.execute(query.order_by(Delivery.id).execution_options(yield_per=size)).scalars():
-        batch.append(delivery_id)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-def release_due(now: datetime | None = None) -> list[int]:
-    """Move scheduled digests whose time has come to queued, with their deliveries; return their ids."""
+def release_due(now: datetime | None = None) -> dict[int, int]:
+    """Move scheduled digests whose time has come to queued, with their deliveries; map id to deliveries."""
     due = db.session.execute(
         db.select(Digest.id).where(Digest.status == "scheduled", Digest.scheduled_at <= (now or utcnow()))
     ).scalars()
-    released = []
+    released = {}
     for digest_id in list(due):
         # Only the process whose UPDATE moves the row from scheduled releases it.
         claimed = db.session.execute(
             db.update(Digest).where(Digest.id == digest_id, Digest.status == "scheduled").values(status="queued")
         )
         if claimed.rowcount == 1:
-            _snapshot_deliveries(db.session.get(Digest, digest_id))
-            released.append(digest_id)
+            released[digest_id] = _snapshot_deliveries(db.session.get(Digest, digest_id))
         db.session.commit()
     return released
 
@@ -169,42 +158,16 @@ def cancel_scheduled(digest_id: int, actor: str) -> bool:
     return cancelled.rowcount == 1
 
 
-def send_batch(digest_id: int, delivery_ids: list[int]) -> list[int]:
-    """Send the still-queued deliveries among ``delivery_ids``; return those that failed transiently."""
+def variant_factory(digest_id: int, topics: int) -> MessageFactory:
+    """The message factory for one topic variant of a digest: rendered, CSS-inlined and encoded once."""
     digest = db.session.get(Digest, digest_id)
-    if digest is None or digest.status not in ("queued", "sending"):
-        return []
-    _mark_sending(digest)
-    rows = db.session.execute(
-        db.select(Delivery, Subscriber.status, Subscriber.link_version)
-        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-        .where(Delivery.id.in_(delivery_ids), Delivery.digest_id == digest_id, Delivery.status == "queued")
-        .order_by(Delivery.id)
-    ).all()
-    factories: dict[int, MessageFactory] = {}
-    retry = []
-    for delivery, subscriber_status, link_version in rows:
-        if subscriber_status != "confirmed":
-            delivery.status = "skipped"
-        else:
-            if delivery.topics not in factories:
-                factories[delivery.topics] = _factory(digest, delivery.topics)
-            if not _deliver(factories[delivery.topics], delivery, link_version):
-                retry.append(delivery.id)
-        db.session.commit()
-    finish_if_done(digest_id)
-    return retry
-
-
-def _mark_sending(digest: Digest) -> None:
-    """Record that the digest started going out (once)."""
-    if digest.status == "queued":
-        digest.status, digest.started_at = "sending", utcnow()
-        db.session.commit()
+    if digest is None:
+        raise LookupError(f"no digest {digest_id}")
+    return _factory(digest, topics)
 
 
 def _factory(digest: Digest, topics: int) -> MessageFactory:
-    """The message factory for one topic variant: rendered, CSS-inlined and encoded once."""
+    """Render one topic variant of ``digest`` and prepare its message factory."""
     subject, rendered = render_variant(digest, topics)
     config = current_app.config
     return MessageFactory(
@@ -220,62 +183,6 @@ def _factory(digest: Digest, topics: int) -> MessageFactory:
 def _envelope_sender() -> str:
     """The bare address of BOUNCE_ADDRESS, where bounces go."""
     return parseaddr(current_app.config["BOUNCE_ADDRESS"])[1]
-
-
-def _deliver(factory: MessageFactory, delivery: Delivery, link_version: int) -> bool:
-    """Build and send one delivery and record the outcome; False when it is worth retrying."""
-    message_id = make_message_id(factory.domain)
-    delivery.attempts += 1
-    try:
-        recipient = parse_mailbox("to", delivery.email)[1]
-        links = personal_links(delivery.subscriber_id, link_version)
-        data = factory.build(
-            to=recipient,
-            message_id=message_id,
-            personal=links,
-            list_unsubscribe=list_unsubscribe_header(links["unsubscribe_url"]),
-        )
-    except ValueError as exc:
-        # An address no header can carry (a non-ASCII local part would need SMTPUTF8): never sendable.
-        delivery.status, delivery.last_smtp_reply = "failed", f"not sent: {exc}"
-        return True
-    try:
-        get_transport().send(_envelope_sender(), [recipient], data)
-    except PermanentSMTPError as exc:
-        delivery.last_smtp_code, delivery.last_smtp_reply = exc.code, exc.reply
-        delivery.status = "bounced" if exc.recipient_refused else "failed"
-        if exc.recipient_refused:
-            # A hard bounce: the address gets nothing more until its owner subscribes again.
-            record_hard_bounce(delivery.subscriber_id, f"{exc.code} {exc.reply}")
-        return True
-    except TransientSMTPError as exc:
-        delivery.last_smtp_code, delivery.last_smtp_reply = exc.code, exc.reply
-        return False
-    delivery.status, delivery.message_id, delivery.sent_at = "sent", message_id, utcnow()
-    return True
-
-
-def give_up(digest_id: int, delivery_ids: list[int]) -> None:
-    """Mark deliveries that kept failing transiently as failed, then close the digest if done."""
-    db.session.execute(
-        db.update(Delivery)
-        .where(Delivery.id.in_(delivery_ids), Delivery.digest_id == digest_id, Delivery.status == "queued")
-        .values(status="failed", updated_at=utcnow())
-    )
-    db.session.commit()
-    finish_if_done(digest_id)
-
-
-def finish_if_done(digest_id: int) -> bool:
-    """Mark the digest sent when none of its deliveries is still queued; True if this call did."""
-    pending = db.select(Delivery.id).where(Delivery.digest_id == digest_id, Delivery.status.in_(("queued", "sending")))
-    done = db.session.execute(
-        db.update(Digest)
-        .where(Digest.id == digest_id, Digest.status.in_(("queued", "sending")), ~pending.exists())
-        .values(status="sent", sent_at=utcnow())
-    )
-    db.session.commit()
-    return done.rowcount == 1
 
 
 def send_test_copy(digest_id: int) -> None:

@@ -1,0 +1,262 @@
+"""The send engine's narrow window on the database: claim, record, release, renew, expire.
+
+Every statement here runs on its own (autocommit): a claim is one ``UPDATE ... RETURNING``
+that moves rows from ``queued`` to ``sending`` under a claim token, and a chunk's outcomes
+are one ``UPDATE`` (``... FROM (VALUES ...)`` on PostgreSQL). Only the holder of a claim
+token can record outcomes for the rows it claimed, so a row the sweep took back and another
+sender claimed is never written twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, Integer, String, Text, bindparam, case, cast, column, values
+
+from ..extensions import db
+from ..models import Delivery, Digest, Subscriber, Timestamp
+
+#: Digest statuses in which deliveries may be claimed.
+ACTIVE = ("queued", "sending")
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """One claimed delivery with what sending it needs."""
+
+    id: int
+    subscriber_id: int
+    email: str
+    topics: int
+    attempts: int
+    subscriber_status: str
+    link_version: int
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """The deliveries one claim took, and the digest's state at that moment."""
+
+    rows: list[Claimed]
+    digest_status: str | None
+    sender_errors: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one claimed delivery; ``status`` queued means "try again at ``retry_at``"."""
+
+    id: int
+    status: str
+    code: int | None = None
+    reply: str | None = None
+    message_id: str | None = None
+    sent_at: datetime | None = None
+    retry_at: datetime | None = None
+    #: 1 when the attempt does not count (released without trying, or our side failed).
+    refund: int = 0
+
+
+def claim(conn: Connection, digest_id: int, token: str, size: int, now: datetime) -> Chunk:
+    """Move up to ``size`` due, queued deliveries of an active digest to ``sending`` under ``token``."""
+    pick = (
+        db.select(Delivery.id)
+        .where(
+            Delivery.digest_id == digest_id,
+            Delivery.status == "queued",
+            (Delivery.next_attempt_at.is_(None)) | (Delivery.next_attempt_at <= now),
+        )
+        .order_by(Delivery.id)
+        .limit(size)
+        .with_for_update(skip_locked=True)
+    )
+    claiming = dict(status="sending", claimed_by=token, claimed_at=now, attempts=Delivery.attempts + 1, updated_at=now)
+    delivery_columns = (Delivery.id, Delivery.subscriber_id, Delivery.email, Delivery.topics, Delivery.attempts)
+    if conn.dialect.name == "postgresql":
+        # One statement: the subscriber's status and link version and the digest's state come back with the claim.
+        returned = conn.execute(
+            db.update(Delivery)
+            .where(
+                Delivery.id.in_(pick.scalar_subquery()),
+                Subscriber.id == Delivery.subscriber_id,
+                Digest.id == Delivery.digest_id,
+                Digest.status.in_(ACTIVE),
+            )
+            .values(**claiming)
+            .returning(
+                *delivery_columns, Subscriber.status, Subscriber.link_version, Digest.status, Digest.sender_errors
+            )
+        ).all()
+        rows = [Claimed(*r[:7]) for r in sorted(returned, key=lambda r: r[0])]
+        if returned:
+            return Chunk(rows, returned[0][7], returned[0][8])
+        return Chunk([], *_digest_state(conn, digest_id))
+    active = db.select(Digest.id).where(Digest.id == digest_id, Digest.status.in_(ACTIVE)).exists()
+    returned = conn.execute(
+        db.update(Delivery)
+        .where(Delivery.id.in_(pick.scalar_subquery()), active)
+        .values(**claiming)
+        .returning(*delivery_columns)
+    ).all()
+    people = {}
+    if returned:
+        ids = [r.subscriber_id for r in returned]
+        query = db.select(Subscriber.id, Subscriber.status, Subscriber.link_version).where(Subscriber.id.in_(ids))
+        people = {r.id: (r.status, r.link_version) for r in conn.execute(query)}
+    rows = [Claimed(*r, *people.get(r.subscriber_id, ("unknown", 0))) for r in sorted(returned)]
+    return Chunk(rows, *_digest_state(conn, digest_id))
+
+
+def _digest_state(conn: Connection, digest_id: int) -> tuple[str | None, int]:
+    """The digest's status (None when there is no such digest) and its sender-error count."""
+    row = conn.execute(db.select(Digest.status, Digest.sender_errors).where(Digest.id == digest_id)).first()
+    return (row[0], row[1]) if row else (None, 0)
+
+
+def record(conn: Connection, token: str, outcomes: list[Outcome], now: datetime) -> int:
+    """Write a chunk's outcomes in one statement; return how many rows this token still held."""
+    if not outcomes:
+        return 0
+    if conn.dialect.name == "postgresql":
+        return _record_from_values(conn, token, outcomes, now)
+    statement = (
+        db.update(Delivery.__table__)
+        .where(
+            Delivery.id == bindparam("oid"),
+            Delivery.claimed_by == token,
+            # No IN (...) here: expanding parameters cannot go into an executemany.
+            (Delivery.status == "sending") | (Delivery.status == "queued"),
+        )
+        .values(
+            status=bindparam("ostatus"),
+            last_smtp_code=case((bindparam("ocode", type_=Integer).is_(None), Delivery.last_smtp_code),
+                                else_=bindparam("ocode", type_=Integer)),
+            last_smtp_reply=case((bindparam("oreply", type_=Text).is_(None), Delivery.last_smtp_reply),
+                                 else_=bindparam("oreply", type_=Text)),
+            message_id=bindparam("omid"),
+            sent_at=bindparam("osent", type_=Timestamp),
+            next_attempt_at=bindparam("oretry", type_=Timestamp),
+            attempts=Delivery.attempts - bindparam("orefund", type_=Integer),
+            updated_at=now,
+        )
+    )  # fmt: skip
+    params = [
+        dict(oid=o.id, ostatus=o.status, ocode=o.code, oreply=o.reply, omid=o.message_id, osent=o.sent_at,
+             oretry=o.retry_at, orefund=o.refund)
+        for o in outcomes
+    ]  # fmt: skip
+    return conn.execute(statement, params).rowcount
+
+
+def _record_from_values(conn: Connection, token: str, outcomes: list[Outcome], now: datetime) -> int:
+    """PostgreSQL: ``UPDATE deliveries ... FROM (VALUES ...)``, one statement for the whole chunk."""
+    rows = [(o.id, o.status, o.code, o.reply, o.message_id, o.sent_at, o.retry_at, o.refund) for o in outcomes]
+    table = values(
+        column("oid", Integer), column("ostatus", String), column("ocode", Integer), column("oreply", Text),
+        column("omid", String), column("osent", Timestamp), column("oretry", Timestamp), column("orefund", Integer),
+        name="outcome",
+    ).data(rows)  # fmt: skip
+    v = table.c
+    # A column of VALUES that is NULL in every row has no type of its own: cast each one.
+    code, reply = cast(v.ocode, Integer), cast(v.oreply, Text)
+    statement = (
+        db.update(Delivery)
+        .where(Delivery.id == v.oid, Delivery.claimed_by == token, Delivery.status.in_(("sending", "queued")))
+        .values(
+            status=cast(v.ostatus, String),
+            last_smtp_code=case((code.is_(None), Delivery.last_smtp_code), else_=code),
+            last_smtp_reply=case((reply.is_(None), Delivery.last_smtp_reply), else_=reply),
+            message_id=cast(v.omid, String),
+            sent_at=cast(v.osent, Timestamp),
+            next_attempt_at=cast(v.oretry, Timestamp),
+            attempts=Delivery.attempts - cast(v.orefund, Integer),
+            updated_at=now,
+        )
+    )
+    return conn.execute(statement).rowcount
+
+
+def renew(conn: Connection, tokens: list[str], now: datetime) -> int:
+    """Extend the lease of every row still ``sending`` under one of ``tokens``."""
+    if not tokens:
+        return 0
+    return conn.execute(
+        db.update(Delivery)
+        .where(Delivery.claimed_by.in_(tokens), Delivery.status == "sending")
+        .values(claimed_at=now, updated_at=now)
+    ).rowcount
+
+
+def expire_leases(conn: Connection, lease: float, max_attempts: int, now: datetime) -> int:
+    """Rows whose sender stopped renewing: back to the queue, or failed once out of attempts."""
+    expired = (Delivery.status == "sending") & (Delivery.claimed_at < now - timedelta(seconds=lease))
+    gave_up = conn.execute(
+        db.update(Delivery)
+        .where(expired, Delivery.attempts >= max_attempts)
+        .values(status="failed", last_smtp_reply="not sent: the sending worker was lost on every attempt",
+                updated_at=now)
+    ).rowcount  # fmt: skip
+    back = conn.execute(
+        db.update(Delivery).where(expired).values(status="queued", next_attempt_at=None, updated_at=now)
+    ).rowcount
+    return gave_up + back
+
+
+def cancel_leftovers(conn: Connection, now: datetime) -> int:
+    """Queued rows of cancelled digests (a retry written after the cancel) become cancelled."""
+    cancelled = db.select(Digest.id).where(Digest.status == "cancelled")
+    return conn.execute(
+        db.update(Delivery)
+        .where(Delivery.status == "queued", Delivery.digest_id.in_(cancelled.scalar_subquery()))
+        .values(status="cancelled", updated_at=now)
+    ).rowcount
+
+
+def claimable(conn: Connection, digest_id: int, now: datetime) -> int:
+    """How many of the digest's deliveries are queued and due."""
+    return conn.execute(
+        db.select(db.func.count())
+        .select_from(Delivery)
+        .where(
+            Delivery.digest_id == digest_id,
+            Delivery.status == "queued",
+            (Delivery.next_attempt_at.is_(None)) | (Delivery.next_attempt_at <= now),
+        )
+    ).scalar_one()
+
+
+def finish_if_done(conn: Connection, digest_id: int, now: datetime) -> bool:
+    """Mark an active digest sent when none of its deliveries is queued or sending; True if this call did."""
+    pending = db.select(Delivery.id).where(Delivery.digest_id == digest_id, Delivery.status.in_(("queued", "sending")))
+    done = conn.execute(
+        db.update(Digest)
+        .where(Digest.id == digest_id, Digest.status.in_(ACTIVE), ~pending.exists())
+        .values(status="sent", sent_at=now)
+    )
+    return done.rowcount == 1
+
+
+def mark_started(conn: Connection, digest_id: int, now: datetime) -> None:
+    """A queued digest whose first delivery was claimed is now sending."""
+    conn.execute(
+        db.update(Digest)
+        .where(Digest.id == digest_id, Digest.status == "queued")
+        .values(status="sending", started_at=now)
+    )
+
+
+def add_sender_error(conn: Connection, digest_id: int, reason: str, pause_after: int) -> bool:
+    """Count one error about our side; pause the digest when they reach ``pause_after``. True if it paused."""
+    conn.execute(db.update(Digest).where(Digest.id == digest_id).values(sender_errors=Digest.sender_errors + 1))
+    paused = conn.execute(
+        db.update(Digest)
+        .where(Digest.id == digest_id, Digest.status.in_(ACTIVE), Digest.sender_errors >= pause_after)
+        .values(status="paused", paused_reason=reason[:1000])
+    )
+    return paused.rowcount == 1
+
+
+def clear_sender_errors(conn: Connection, digest_id: int) -> None:
+    """A message went out: the errors about our side are no longer consecutive."""
+    conn.execute(db.update(Digest).where(Digest.id == digest_id, Digest.sender_errors != 0).values(sender_errors=0))

@@ -1,0 +1,251 @@
+"""Send a batch of a digest's deliveries: claim a chunk, send each message, record the chunk.
+
+The loop holds one database connection (autocommit) and this process's SMTP connection for
+the whole batch. Per recipient it only builds bytes from the variant's pre-encoded parts and
+talks SMTP; per chunk it runs two statements (claim, record). Outcomes:
+
+- accepted by the server: ``sent`` with its Message-ID;
+- refused for the recipient (5xx at RCPT): ``bounced``, and the address is suppressed;
+- refused for this message (5xx at DATA) or not sendable at all: ``failed`` with the reason;
+- refused for now (4xx, dropped connection): back to ``queued`` until its backoff passes,
+  ``failed`` once SEND_MAX_ATTEMPTS were used;
+- a failure about our side (cannot connect, TLS, AUTH, MAIL FROM refused): the message and the
+  rest of the chunk go back to the queue without spending an attempt; the digest counts the
+  error and pauses itself after SEND_PAUSE_AFTER in a row.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.utils import parseaddr
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
+
+from ..extensions import db
+from ..mail import MessageFactory, PermanentSMTPError, SMTPError, TransientSMTPError, get_transport, make_message_id
+from ..mail.message import parse_mailbox
+from ..models import utcnow
+from ..redis_client import best_effort, get_redis, redis_key
+from ..subscriptions.links import list_unsubscribe_header, personal_links
+from ..subscriptions.service import record_hard_bounce
+from . import claims
+from .claims import Claimed, Outcome
+from .leases import keeper_for
+
+#: Builds the message factory of one topic variant of a digest: ``variants(digest_id, topics)``.
+VariantSource = Callable[[int, int], MessageFactory]
+
+#: SMTP phases where a failure is about our side (relay, credentials, sender), not the recipient.
+SENDER_PHASES = ("connect", "auth", "mail")
+
+#: Longest pause between two tries after an error about our side.
+MAX_BACKOFF = 30.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The engine's settings, read once per batch from the app config."""
+
+    batch: int
+    chunk: int
+    lease: float
+    max_attempts: int
+    retry_delay: float
+    pause_after: int
+
+    @classmethod
+    def from_config(cls, config: Any) -> Settings:
+        """Take SEND_* from ``config``."""
+        return cls(
+            batch=config["SEND_BATCH_SIZE"],
+            chunk=config["SEND_CHUNK_SIZE"],
+            lease=config["SEND_LEASE"],
+            max_attempts=config["SEND_MAX_ATTEMPTS"],
+            retry_delay=config["SEND_RETRY_DELAY"],
+            pause_after=config["SEND_PAUSE_AFTER"],
+        )
+
+
+@dataclass
+class BatchReport:
+    """What one batch did."""
+
+    token: str
+    sent: int = 0
+    finished: int = 0
+    sender_errors: int = 0
+    done: bool = False
+    paused: bool = False
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+
+def claim_token() -> str:
+    """A name for one batch's claims: host, process and a random part (at most 64 characters)."""
+    return f"{socket.gethostname()[:36]}:{os.getpid()}:{secrets.token_hex(6)}"
+
+
+def progress_key(digest_id: int) -> str:
+    """The Redis key a sender touches after each chunk, so the sweep knows the digest is moving."""
+    return redis_key(f"sending:{digest_id}:progress")
+
+
+def send_batch(digest_id: int, variants: VariantSource) -> BatchReport:
+    """Send up to SEND_BATCH_SIZE of the digest's deliveries, a chunk at a time."""
+    settings = Settings.from_config(current_app.config)
+    report = BatchReport(token=claim_token())
+    keeper = keeper_for(db.engine, settings.lease)
+    with db.engine.connect() as base, keeper.holding(report.token):
+        conn = base.execution_options(isolation_level="AUTOCOMMIT")
+        backoff = 0.0
+        while report.finished < settings.batch:
+            chunk = claims.claim(conn, digest_id, report.token, min(settings.chunk, settings.batch - report.finished),
+                                 utcnow())  # fmt: skip
+            if not chunk.rows:
+                report.done = chunk.digest_status in claims.ACTIVE and claims.finish_if_done(conn, digest_id, utcnow())
+                break
+            if chunk.digest_status == "queued":
+                claims.mark_started(conn, digest_id, utcnow())
+            sender = _ChunkSender(variants, digest_id, settings)
+            outcomes = sender.send(chunk.rows)
+            _record(conn, report.token, outcomes, settings)
+            _count(report, outcomes)
+            best_effort(lambda: get_redis().set(progress_key(digest_id), int(time.time()), ex=int(settings.lease)))
+            if sender.bounces:
+                _suppress(sender.bounces)
+            if sender.error is None:
+                if chunk.sender_errors and report.sent:
+                    claims.clear_sender_errors(conn, digest_id)
+                backoff = 0.0
+                continue
+            report.sender_errors += 1
+            reason = _reason(sender.error)
+            if claims.add_sender_error(conn, digest_id, reason, settings.pause_after):
+                report.paused = True
+                break
+            backoff = min(MAX_BACKOFF, max(1.0, backoff * 2))
+            time.sleep(backoff)
+    return report
+
+
+def _count(report: BatchReport, outcomes: list[Outcome]) -> None:
+    """Add a chunk's outcomes to the report."""
+    for outcome in outcomes:
+        report.outcomes[outcome.status] = report.outcomes.get(outcome.status, 0) + 1
+        if outcome.status != "queued" or not outcome.refund:
+            report.finished += 1
+        report.sent += outcome.status == "sent"
+
+
+def _record(conn: Connection, token: str, outcomes: list[Outcome], settings: Settings) -> None:
+    """Record the outcomes, waiting out a database outage: these messages already left."""
+    deadline = time.monotonic() + max(600.0, 10 * settings.lease)
+    pause = 0.5
+    while True:
+        try:
+            claims.record(conn, token, outcomes, utcnow())
+            return
+        except DBAPIError:
+            if time.monotonic() > deadline:
+                raise
+            # The messages are out; until the row says so, a resend would duplicate them. Keep trying.
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
+
+
+def _suppress(bounces: list[tuple[int, str]]) -> None:
+    """Suppress the addresses that were refused permanently."""
+    for subscriber_id, reply in bounces:
+        record_hard_bounce(subscriber_id, reply)
+
+
+def _reason(error: SMTPError) -> str:
+    """A sentence for staff about an error on our side."""
+    if error.phase == "auth":
+        return f"the SMTP server refused our login (authentication failed): {error}"
+    if error.phase == "connect":
+        return f"cannot reach the SMTP server: {error}"
+    return f"the SMTP server refused our sender address: {error}"
+
+
+class _ChunkSender:
+    """Sends the messages of one claimed chunk and says what became of each."""
+
+    def __init__(self, variants: VariantSource, digest_id: int, settings: Settings) -> None:
+        self.variants = variants
+        self.digest_id = digest_id
+        self.settings = settings
+        self.transport = get_transport()
+        self.envelope_from = parseaddr(current_app.config["BOUNCE_ADDRESS"])[1]
+        self.error: SMTPError | None = None
+        self.bounces: list[tuple[int, str]] = []
+
+    def send(self, rows: list[Claimed]) -> list[Outcome]:
+        """Send each row in turn; after an error about our side, release the rest untouched."""
+        outcomes = []
+        for index, row in enumerate(rows):
+            outcome = self._one(row)
+            outcomes.append(outcome)
+            if self.error is not None:
+                outcomes += [Outcome(r.id, "queued", refund=1) for r in rows[index + 1 :]]
+                break
+        return outcomes
+
+    def _one(self, row: Claimed) -> Outcome:
+        """Build and send one message."""
+        if row.subscriber_status != "confirmed":
+            return Outcome(row.id, "skipped")
+        factory = self.variants(self.digest_id, row.topics)
+        message_id = make_message_id(factory.domain)
+        try:
+            recipient = parse_mailbox("to", row.email)[1]
+            links = personal_links(row.subscriber_id, row.link_version)
+            data = factory.build(
+                to=recipient,
+                message_id=message_id,
+                personal=links,
+                list_unsubscribe=list_unsubscribe_header(links["unsubscribe_url"]),
+            )
+        except ValueError as exc:
+            # An address no header can carry (a non-ASCII local part would need SMTPUTF8): never sendable.
+            return Outcome(row.id, "failed", reply=f"not sent: {exc}")
+        try:
+            self.transport.send(self.envelope_from, [recipient], data)
+        except PermanentSMTPError as exc:
+            return self._refused(row, exc)
+        except TransientSMTPError as exc:
+            return self._deferred(row, exc)
+        return Outcome(row.id, "sent", message_id=message_id, sent_at=utcnow())
+
+    def _refused(self, row: Claimed, exc: PermanentSMTPError) -> Outcome:
+        """A 5xx: a bounce when it was the recipient, our problem when it was us, else this message failed."""
+        if exc.phase in SENDER_PHASES:
+            self.error = exc
+            return Outcome(row.id, "queued", exc.code, exc.reply, refund=1)
+        if exc.recipient_refused:
+            self.bounces.append((row.subscriber_id, f"{exc.code} {exc.reply}"))
+            return Outcome(row.id, "bounced", exc.code, exc.reply)
+        return Outcome(row.id, "failed", exc.code, exc.reply)
+
+    def _deferred(self, row: Claimed, exc: TransientSMTPError) -> Outcome:
+        """A 4xx or a lost connection: try again after a backoff, or give up after the last attempt."""
+        if exc.phase in SENDER_PHASES:
+            self.error = exc
+            return Outcome(row.id, "queued", exc.code, exc.reply, refund=1)
+        if row.attempts >= self.settings.max_attempts:
+            return Outcome(row.id, "failed", exc.code, exc.reply)
+        delay = self.settings.retry_delay * 2 ** (row.attempts - 1)
+        return Outcome(row.id, "queued", exc.code, exc.reply, retry_at=_later(delay))
+
+
+def _later(seconds: float) -> datetime:
+    """The moment ``seconds`` from now."""
+    return utcnow() + timedelta(seconds=seconds)
