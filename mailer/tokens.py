@@ -8,6 +8,7 @@ version number it compares with the database).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from flask import current_app
@@ -28,7 +29,13 @@ def _serializer(purpose: str) -> URLSafeTimedSerializer:
     """Return the serializer for one purpose."""
     if purpose not in PURPOSES:
         raise ValueError(f"unknown token purpose {purpose!r}")
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"mailer.{purpose}")
+    return _cached_serializer(current_app.config["SECRET_KEY"], purpose)
+
+
+@lru_cache(maxsize=64)
+def _cached_serializer(secret_key: str, purpose: str) -> URLSafeTimedSerializer:
+    """One serializer per key and purpose: a send loop signs two links per message."""
+    return URLSafeTimedSerializer(secret_key, salt=f"mailer.{purpose}")
 
 
 def make_token(purpose: str, payload: Any) -> str:
