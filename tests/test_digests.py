@@ -21,9 +21,9 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from mailer.content.importer import import_text
 from mailer.digests import service
-from mailer.sending import engine
 from mailer.extensions import db
 from mailer.models import ALL_TOPICS, Delivery, Digest, Subscriber, Topic
+from mailer.sending import engine
 from mailer.tokens import read_token
 from tests.conftest import CaughtMail, wait_until
 

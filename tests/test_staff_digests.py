@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from mailer.content.importer import import_text
 from mailer.extensions import db
 from mailer.models import ALL_TOPICS, AuditEntry, Delivery, Digest, Subscriber
+from mailer.sending import engine
 from mailer.staff.service import create_staff
 from tests.conftest import CaughtMail, csrf_token, wait_until
 
@@ -181,19 +182,42 @@ def test_cancel_a_scheduled_digest(app: Flask, staff: FlaskClient) -> None:
     assert staff.post(location + "/cancel", data={"csrf_token": _token(staff)}).status_code == 303
     assert [d.status for d in _digests(app)] == ["cancelled"]
     again = staff.get(staff.post(location + "/cancel", data={"csrf_token": _token(staff)}).headers["Location"])
-    assert "Only a digest still waiting for its time can be cancelled." in again.get_data(as_text=True)
+    assert "is cancelled: it can no longer be cancelled." in again.get_data(as_text=True)
     assert "Send now" in staff.get("/staff/digests/next").get_data(as_text=True)
     with app.app_context():
         assert db.session.execute(db.select(AuditEntry.action).where(AuditEntry.action == "digest.cancel")).scalar()
 
 
-def test_a_digest_that_started_cannot_be_cancelled(app: Flask, staff: FlaskClient) -> None:
-    """Cancel on a queued digest changes nothing."""
+def test_a_digest_going_out_is_paused_resumed_and_cancelled_from_its_page(
+    app: Flask, staff: FlaskClient, mailbox: CaughtMail
+) -> None:
+    """The page offers what applies: pause while it goes out, resume when paused, retry the failed, cancel."""
+    mailbox.reply = lambda sender, to: "554 5.7.1 refused" if to == ["ben@example.org"] else None
+    location = staff.post("/staff/digests/send", data={"csrf_token": _token(staff)}).headers["Location"]
+    app.extensions["celery"].control.purge()
+    page = staff.get(location).get_data(as_text=True)
+    assert "Pause" in page and "Cancel this digest" in page and "Resume" not in page
+    for bad in ({}, {"csrf_token": "forged"}):
+        assert staff.post(location + "/pause", data=bad).status_code == 400
+    assert staff.post(location + "/explode", data={"csrf_token": _token(staff)}).status_code == 404
+    assert staff.post(location + "/pause", data={"csrf_token": _token(staff)}).status_code == 303
+    page = staff.get(location).get_data(as_text=True)
+    assert "Paused: paused by editor@example.org" in page and "Resume" in page
+    assert [d.status for d in _digests(app)] == ["paused"]
+    twice = staff.get(staff.post(location + "/pause", data={"csrf_token": _token(staff)}).headers["Location"])
+    assert "only a digest going out can be paused" in twice.get_data(as_text=True)
+    staff.post(location + "/resume", data={"csrf_token": _token(staff)})
+    digest_id = _digests(app)[0].id
     with app.app_context():
-        digest = Digest(subject="S", status="queued", until=datetime.now(UTC), content={}, topics=ALL_TOPICS)
-        db.session.add(digest)
-        db.session.commit()
-        digest_id = digest.id
-    response = staff.post(f"/staff/digests/{digest_id}/cancel", data={"csrf_token": _token(staff)})
-    assert response.status_code == 303
-    assert [d.status for d in _digests(app)] == ["queued"]
+        assert engine.send_batch(digest_id, app.extensions["mailer.variants"]).outcomes == {"sent": 1, "failed": 1}
+    page = staff.get(location).get_data(as_text=True)
+    assert "Retry the 1 failed" in page and "554" in page and "Cancel this digest" not in page
+    mailbox.reply = None
+    staff.post(location + "/retry-failed", data={"csrf_token": _token(staff)})
+    app.extensions["celery"].control.purge()
+    assert staff.post(location + "/cancel", data={"csrf_token": _token(staff)}).status_code == 303
+    with app.app_context():
+        assert {d.status for d in db.session.execute(db.select(Delivery)).scalars()} == {"sent", "cancelled"}
+        actions = db.session.execute(db.select(AuditEntry.action).order_by(AuditEntry.id)).scalars().all()
+    assert actions[-4:] == ["digest.pause", "digest.resume", "digest.retry_failed", "digest.cancel"]
+    assert len(mailbox.envelopes) == 1

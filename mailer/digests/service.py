@@ -144,20 +144,6 @@ def release_due(now: datetime | None = None) -> dict[int, int]:
     return released
 
 
-def cancel_scheduled(digest_id: int, actor: str) -> bool:
-    """Cancel a digest that is still waiting for its time; False when it is no longer scheduled.
-
-    Its content goes back to being new, so the next digest carries it.
-    """
-    cancelled = db.session.execute(
-        db.update(Digest).where(Digest.id == digest_id, Digest.status == "scheduled").values(status="cancelled")
-    )
-    if cancelled.rowcount == 1:
-        db.session.add(AuditEntry(actor=actor, action="digest.cancel", target=f"digest:{digest_id}"))
-    db.session.commit()
-    return cancelled.rowcount == 1
-
-
 def variant_factory(digest_id: int, topics: int) -> MessageFactory:
     """The message factory for one topic variant of a digest: rendered, CSS-inlined and encoded once."""
     digest = db.session.get(Digest, digest_id)

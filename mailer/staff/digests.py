@@ -9,9 +9,10 @@ from flask_login import current_user
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..digests.compose import preview
-from ..digests.service import MAX_ID, DigestError, cancel_scheduled, create_digest, delivery_counts
+from ..digests.service import MAX_ID, DigestError, create_digest, delivery_counts
 from ..extensions import db
-from ..models import Delivery, Digest
+from ..models import DELIVERY_STATUSES, Delivery, Digest
+from ..sending import control
 from .auth import staff_only
 from .forms import ScheduleForm, SendForm, TestSendForm
 
@@ -99,20 +100,35 @@ def show(digest_id: int) -> str:
     ).scalars()  # fmt: skip
     return render_template(
         "staff/digest.html", digest=digest, counts=_counts(digest.id), failed=list(failed),
-        cancel_form=SendForm(formdata=None),
+        control_form=SendForm(formdata=None),
     )  # fmt: skip
 
 
-@bp.post("/<int:digest_id>/cancel")
-def cancel(digest_id: int) -> tuple[str, int] | BaseResponse:
-    """Cancel a scheduled digest; one that already started going out cannot be cancelled."""
+#: The control actions of a digest's page: the service each runs and what staff read after it.
+CONTROLS = {
+    "pause": (control.pause, "Digest {id} paused: nothing more is handed to the workers until you resume it."),
+    "resume": (control.resume, "Digest {id} resumed."),
+    "cancel": (
+        control.cancel,
+        "Digest {id} cancelled; what had not gone out will not. Its content goes in the next digest.",
+    ),
+    "retry-failed": (control.retry_failed, "Digest {id}: its failed deliveries are queued again."),
+}
+
+
+@bp.post("/<int:digest_id>/<any(pause, resume, cancel, 'retry-failed'):action>")
+def act(digest_id: int, action: str) -> BaseResponse:
+    """Pause, resume, cancel a digest or retry its failed deliveries; a refusal is shown on its page."""
     digest = _digest(digest_id)
     if not SendForm(formdata=request.form).validate():
         abort(400)
-    if not cancel_scheduled(digest.id, current_user.email):
-        flash("Only a digest still waiting for its time can be cancelled.", "error")
-        return redirect(url_for(".show", digest_id=digest.id), 303)
-    flash(f"Digest {digest.id} cancelled; its content will go in the next digest.")
+    service, done = CONTROLS[action]
+    try:
+        service(digest.id, current_user.email)
+    except control.SendingError as exc:
+        flash(str(exc).capitalize() + ".", "error")
+    else:
+        flash(done.format(id=digest.id))
     return redirect(url_for(".show", digest_id=digest.id), 303)
 
 
@@ -125,4 +141,4 @@ def progress(digest_id: int) -> Response:
 
 def _counts(digest_id: int) -> dict[str, int]:
     """Deliveries by status, with every status present."""
-    return {"queued": 0, "sending": 0, "sent": 0, "failed": 0, "bounced": 0, "skipped": 0, **delivery_counts(digest_id)}
+    return {status: 0 for status in DELIVERY_STATUSES} | delivery_counts(digest_id)
