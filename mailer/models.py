@@ -221,7 +221,7 @@ class NewsItem(ContentMixin, db.Model):
     body: Mapped[str] = mapped_column(Text)
 
 
-DIGEST_STATUSES = ("scheduled", "queued", "sending", "paused", "sent", "failed", "cancelled")
+DIGEST_STATUSES = ("scheduled", "preparing", "queued", "sending", "paused", "sent", "failed", "cancelled")
 
 
 class Digest(db.Model):

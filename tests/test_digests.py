@@ -166,8 +166,11 @@ def test_next_digest_holds_only_what_changed_since_the_last(app: Flask, runner: 
     first = runner.invoke(args=["digest", "send"])
     assert first.exit_code == 0, first.output
     with app.app_context():
+        assert db.session.get(Digest, int(first.stdout)).status == "preparing"
+        assert service.release_due() == {}
+        db.session.expire_all()
         digest = db.session.get(Digest, int(first.stdout))
-        assert digest.status == "sent" and digest.sent_at  # nobody subscribed: done at once
+        assert digest.status == "sent" and digest.sent_at  # nobody subscribed: done once released
         assert [m["slug"] for m in digest.content["meetings"]] == ["smewg-58", "smemm-30"]
     for args in (["digest", "send"], ["digest", "preview"]):
         empty = runner.invoke(args=args)
@@ -205,6 +208,7 @@ def test_batch_skips_the_unsubscribed_records_failures_and_never_sends_twice(app
         ids = [_subscriber(f"{n}@example.org", ALL_TOPICS) for n in ("ok", "gone", "left", "jörg")]
         _subscriber("idn@bücher.example", ALL_TOPICS)
         digest = service.create_digest()
+        service.release_due()
         _purge_queue(app)
         db.session.execute(db.update(Subscriber).where(Subscriber.id == ids[2]).values(status="unsubscribed"))
         db.session.commit()
@@ -233,6 +237,7 @@ def test_hard_bounce_suppresses_the_address(app: Flask, mailbox: CaughtMail) -> 
         gone = _subscriber("nobody@example.org", ALL_TOPICS)
         _subscriber("ok@example.org", ALL_TOPICS)
         digest = service.create_digest()
+        service.release_due()
         _purge_queue(app)
         assert _send(app, digest.id).outcomes == {"sent": 1, "bounced": 1}
         bounced = db.session.execute(db.select(Delivery).where(Delivery.subscriber_id == gone)).scalar_one()
@@ -252,6 +257,7 @@ def test_transient_failure_waits_its_backoff_then_fails_after_the_last_attempt(a
         import_text(json.dumps(CONTENT))
         _subscriber("busy@example.org", ALL_TOPICS)
         digest = service.create_digest()
+        service.release_due()
         _purge_queue(app)
         (delivery_id,) = db.session.execute(db.select(Delivery.id)).scalars()
         mailbox.reply = lambda sender, to: "451 4.3.0 try again later"

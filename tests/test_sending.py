@@ -32,7 +32,7 @@ from tests.test_digests import CONTENT
 
 
 def _digest_for(app: Flask, count: int) -> int:
-    """Content, ``count`` confirmed subscribers and a created digest whose doorbells are dropped; its id."""
+    """Content, ``count`` confirmed subscribers and a released digest whose doorbells are dropped; its id."""
     with app.app_context():
         import_text(json.dumps(CONTENT))
         db.session.add_all(
@@ -40,6 +40,7 @@ def _digest_for(app: Flask, count: int) -> int:
         )
         db.session.commit()
         digest_id = service.create_digest().id
+        service.release_due()
     app.extensions["celery"].control.purge()
     return digest_id
 

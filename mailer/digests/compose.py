@@ -18,7 +18,7 @@ from ..tokens import make_token
 #: Digests that claim their content: the next one starts where the latest of these ends, so a
 #: second "send" while one is still going out holds nothing instead of the same items again.
 #: A paused digest keeps its claim (it may resume); cancelling one gives its content back.
-CLAIMING_STATUSES = ("scheduled", "queued", "sending", "paused", "sent")
+CLAIMING_STATUSES = ("scheduled", "preparing", "queued", "sending", "paused", "sent")
 HEADINGS = {"meetings": "Meetings", "projects": "Projects", "news": "News"}
 NOUNS = {"meetings": ("meeting", "meetings"), "projects": ("project", "projects"), "news": ("news item", "news items")}
 

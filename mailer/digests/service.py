@@ -27,11 +27,12 @@ from ..mail import (
 )
 from ..models import ALL_TOPICS, AuditEntry, Delivery, Digest, Subscriber, Timestamp, utcnow
 from ..redis_client import get_redis, redis_key
-from ..sending.control import ring
+from ..sending.control import doorbell
 from .compose import compose_next, render_variant, subject_for
 
-#: The test-copy task, queued by name after the commit (the service never imports its tasks).
+#: Tasks queued by name after the commit (the service never imports its tasks).
 TEST_COPY_TASK = "mailer.digests.send_test_copy"
+RELEASE_TASK = "mailer.digests.release_scheduled"
 
 #: Ids are 32-bit integers on every backend; a larger number in a URL names no digest.
 MAX_ID = 2**31 - 1
@@ -42,24 +43,29 @@ class DigestError(ValueError):
 
 
 def create_digest(*, at: datetime | None = None, test_to: str | None = None, actor: str = "cli") -> Digest:
-    """Create the next digest (scheduled for ``at``, or a test copy to ``test_to``), commit, then queue it."""
+    """Create the next digest (scheduled for ``at``, or a test copy to ``test_to``), commit, then queue it.
+
+    A digest to send now is ``preparing``: a worker snapshots its deliveries (a million rows take
+    seconds) and hands it to the send engine, so the command or the click returns at once.
+    """
     address = _checked_options(at, test_to, utcnow())
     # One creation at a time across every web and CLI process: a second click waits, then finds
     # the first digest committed and its content claimed, instead of sending the same items twice.
     try:
         with get_redis().lock(redis_key("digest-create"), timeout=120, blocking_timeout=30):
-            digest, deliveries = _create_committed(at, address, actor)
+            digest = _create_committed(at, address, actor)
     except LockError:
         raise DigestError("another digest is being created right now; try again in a minute") from None
     if address is not None:
         current_app.extensions["celery"].send_task(TEST_COPY_TASK, args=[digest.id])
-    elif deliveries:
-        ring(digest.id, deliveries)
+    elif at is None:
+        # Beat releases preparing digests too, should this doorbell be lost.
+        doorbell(RELEASE_TASK, [])
     return digest
 
 
-def _create_committed(at: datetime | None, address: str | None, actor: str) -> tuple[Digest, int]:
-    """Compose, insert and commit the digest row and (for an immediate send) its deliveries; count them."""
+def _create_committed(at: datetime | None, address: str | None, actor: str) -> Digest:
+    """Compose, insert and commit the digest row."""
     now = utcnow()
     next_digest = compose_next(until=now)
     if next_digest.is_empty:
@@ -67,7 +73,7 @@ def _create_committed(at: datetime | None, address: str | None, actor: str) -> t
         raise DigestError(f"nothing new {since}: there is no digest to send")
     digest = Digest(
         subject=subject_for(next_digest.content, ALL_TOPICS, now),
-        status="scheduled" if at else "queued",
+        status="scheduled" if at else "queued" if address else "preparing",
         is_test=address is not None,
         test_to=address,
         since=next_digest.since,
@@ -78,10 +84,6 @@ def _create_committed(at: datetime | None, address: str | None, actor: str) -> t
     )
     db.session.add(digest)
     db.session.flush()
-    deliveries = _snapshot_deliveries(digest) if at is None and address is None else 0
-    if at is None and address is None and deliveries == 0:
-        # Nobody's topics meet it: it is done the moment it is made, and still claims its content.
-        digest.status, digest.started_at, digest.sent_at = "sent", now, now
     db.session.add(
         AuditEntry(
             actor=actor,
@@ -91,7 +93,7 @@ def _create_committed(at: datetime | None, address: str | None, actor: str) -> t
         )
     )
     db.session.commit()
-    return digest, deliveries
+    return digest
 
 
 def _checked_options(at: datetime | None, test_to: str | None, now: datetime) -> str | None:
@@ -128,18 +130,25 @@ def _snapshot_deliveries(digest: Digest) -> int:
 
 
 def release_due(now: datetime | None = None) -> dict[int, int]:
-    """Move scheduled digests whose time has come to queued, with their deliveries; map id to deliveries."""
-    due = db.session.execute(
-        db.select(Digest.id).where(Digest.status == "scheduled", Digest.scheduled_at <= (now or utcnow()))
-    ).scalars()
+    """Snapshot the deliveries of digests preparing or scheduled and due, one transaction each.
+
+    Returns the released digests with their delivery counts; one that reaches nobody is sent
+    there and then (and still claims its content).
+    """
+    now = now or utcnow()
+    due = (Digest.status == "preparing") | ((Digest.status == "scheduled") & (Digest.scheduled_at <= now))
     released = {}
-    for digest_id in list(due):
-        # Only the process whose UPDATE moves the row from scheduled releases it.
-        claimed = db.session.execute(
-            db.update(Digest).where(Digest.id == digest_id, Digest.status == "scheduled").values(status="queued")
-        )
+    for digest_id in db.session.execute(db.select(Digest.id).where(due).order_by(Digest.id)).scalars().all():
+        # Only the process whose UPDATE moves the row on releases it (a second one waits, then finds nothing).
+        claimed = db.session.execute(db.update(Digest).where(Digest.id == digest_id, due).values(status="queued"))
         if claimed.rowcount == 1:
-            released[digest_id] = _snapshot_deliveries(db.session.get(Digest, digest_id))
+            deliveries = _snapshot_deliveries(db.session.get(Digest, digest_id))
+            if deliveries:
+                released[digest_id] = deliveries
+            else:
+                db.session.execute(
+                    db.update(Digest).where(Digest.id == digest_id).values(status="sent", started_at=now, sent_at=now)
+                )
         db.session.commit()
     return released
 
@@ -218,6 +227,10 @@ def archived_digest(digest_id: int, token_holder: bool) -> Digest | None:
     digest = db.session.get(Digest, digest_id) if 0 < digest_id <= MAX_ID else None
     if digest is None:
         return None
-    if token_holder or (not digest.is_test and digest.status in ("queued", "sending", "sent")):
+    # Anything that may have reached someone's inbox, where its "view in browser" link points here.
+    reached = digest.status in ("preparing", "queued", "sending", "paused", "sent") or (
+        digest.status == "cancelled" and digest.started_at is not None
+    )
+    if token_holder or (not digest.is_test and reached):
         return digest
     return None

@@ -33,13 +33,18 @@ def ring(digest_id: int, deliveries: int) -> int:
     The broker is only a doorbell: when it is away, the sweep rings again once it is back.
     """
     count = max(1, math.ceil(deliveries / current_app.config["SEND_BATCH_SIZE"]))
+    return doorbell(SEND_TASK, [digest_id], count)
+
+
+def doorbell(task: str, args: list[object], count: int = 1) -> int:
+    """Queue ``count`` copies of a task by name; 0 (logged) when the broker is away."""
     celery = current_app.extensions["celery"]
     try:
         with celery.producer_or_acquire() as producer:
             for _ in range(count):
-                celery.send_task(SEND_TASK, args=[digest_id], producer=producer)
+                celery.send_task(task, args=args, producer=producer)
     except (BrokerError, RedisError, OSError) as exc:
-        log.warning("could not queue digest %s (the sweep will): %s", digest_id, exc)
+        log.warning("could not queue %s%s (beat will): %s", task, args, exc)
         return 0
     return count
 
@@ -100,7 +105,7 @@ def cancel(digest_id: int, actor: str) -> int:
     digest = _digest(digest_id)
     changed = db.session.execute(
         db.update(Digest)
-        .where(Digest.id == digest.id, Digest.status.in_(("scheduled", "queued", "sending", "paused")))
+        .where(Digest.id == digest.id, Digest.status.in_(("scheduled", "preparing", "queued", "sending", "paused")))
         .values(status="cancelled")
     )
     if changed.rowcount != 1:
@@ -119,7 +124,7 @@ def cancel(digest_id: int, actor: str) -> int:
 def retry_failed(digest_id: int, actor: str) -> int:
     """Queue the digest's failed deliveries again with fresh attempts; return how many."""
     digest = _digest(digest_id)
-    if digest.is_test or digest.status in ("scheduled", "cancelled"):
+    if digest.is_test or digest.status in ("scheduled", "preparing", "cancelled"):
         raise SendingError(
             f"digest {digest_id} is {'a test copy' if digest.is_test else digest.status}: nothing to retry"
         )

@@ -1,4 +1,4 @@
-"""Send engine: claims and leases on deliveries, retry times, paused digests.
+"""Send engine: claims and leases on deliveries, retry times, preparing and paused digests.
 
 Revision ID: 0002
 Revises: 0001
@@ -15,7 +15,7 @@ branch_labels = None
 depends_on = None
 
 OLD_DIGEST = "status IN ('scheduled', 'queued', 'sending', 'sent', 'failed', 'cancelled')"
-NEW_DIGEST = "status IN ('scheduled', 'queued', 'sending', 'paused', 'sent', 'failed', 'cancelled')"
+NEW_DIGEST = "status IN ('scheduled', 'preparing', 'queued', 'sending', 'paused', 'sent', 'failed', 'cancelled')"
 OLD_DELIVERY = "status IN ('queued', 'sending', 'sent', 'failed', 'bounced', 'skipped')"
 NEW_DELIVERY = "status IN ('queued', 'sending', 'sent', 'failed', 'bounced', 'skipped', 'cancelled')"
 
@@ -42,6 +42,7 @@ def upgrade():
 def downgrade():
     op.execute("UPDATE deliveries SET status = 'failed' WHERE status = 'cancelled'")
     op.execute("UPDATE digests SET status = 'sending' WHERE status = 'paused'")
+    op.execute("UPDATE digests SET status = 'scheduled', scheduled_at = created_at WHERE status = 'preparing'")
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
         batch_op.drop_index('ix_deliveries_leases', sqlite_where=sa.text("status = 'sending'"),
                             postgresql_where=sa.text("status = 'sending'"))
