@@ -2,7 +2,7 @@
 
 Every statement here runs on its own (autocommit): a claim is one ``UPDATE ... RETURNING``
 that moves rows from ``queued`` to ``sending`` under a claim token, and a chunk's outcomes
-are one ``UPDATE`` (``... FROM (VALUES ...)`` on PostgreSQL). Only the holder of a claim
+are one ``UPDATE`` (``... FROM unnest(arrays)`` on PostgreSQL). Only the holder of a claim
 token can record outcomes for the rows it claimed, so a row the sweep took back and another
 sender claimed is never written twice.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Integer, String, Text, bindparam, case, cast, column, values
+from sqlalchemy import Connection, Integer, Text, bindparam, case, text
 
 from ..extensions import db
 from ..models import Delivery, Digest, Subscriber, Timestamp
@@ -119,7 +119,7 @@ def record(conn: Connection, token: str, outcomes: list[Outcome], now: datetime)
     if not outcomes:
         return 0
     if conn.dialect.name == "postgresql":
-        return _record_from_values(conn, token, outcomes, now)
+        return _record_from_arrays(conn, token, outcomes, now)
     statement = (
         db.update(Delivery.__table__)
         .where(
@@ -149,32 +149,46 @@ def record(conn: Connection, token: str, outcomes: list[Outcome], now: datetime)
     return conn.execute(statement, params).rowcount
 
 
-def _record_from_values(conn: Connection, token: str, outcomes: list[Outcome], now: datetime) -> int:
-    """PostgreSQL: ``UPDATE deliveries ... FROM (VALUES ...)``, one statement for the whole chunk."""
-    rows = [(o.id, o.status, o.code, o.reply, o.message_id, o.sent_at, o.retry_at, o.refund) for o in outcomes]
-    table = values(
-        column("oid", Integer), column("ostatus", String), column("ocode", Integer), column("oreply", Text),
-        column("omid", String), column("osent", Timestamp), column("oretry", Timestamp), column("orefund", Integer),
-        name="outcome",
-    ).data(rows)  # fmt: skip
-    v = table.c
-    # A column of VALUES that is NULL in every row has no type of its own: cast each one.
-    code, reply = cast(v.ocode, Integer), cast(v.oreply, Text)
-    statement = (
-        db.update(Delivery)
-        .where(Delivery.id == v.oid, Delivery.claimed_by == token, Delivery.status.in_(("sending", "queued")))
-        .values(
-            status=cast(v.ostatus, String),
-            last_smtp_code=case((code.is_(None), Delivery.last_smtp_code), else_=code),
-            last_smtp_reply=case((reply.is_(None), Delivery.last_smtp_reply), else_=reply),
-            message_id=cast(v.omid, String),
-            sent_at=cast(v.osent, Timestamp),
-            next_attempt_at=cast(v.oretry, Timestamp),
-            attempts=Delivery.attempts - cast(v.orefund, Integer),
-            updated_at=now,
-        )
-    )
-    return conn.execute(statement).rowcount
+#: PostgreSQL: a chunk's outcomes as eight arrays, unnested into rows. The statement text never
+#: changes, so it is parsed and planned once per connection however many rows a chunk has.
+RECORD_FROM_ARRAYS = text(
+    """
+    UPDATE deliveries AS d SET
+        status = o.status,
+        last_smtp_code = COALESCE(o.code, d.last_smtp_code),
+        last_smtp_reply = COALESCE(o.reply, d.last_smtp_reply),
+        message_id = o.message_id,
+        sent_at = o.sent_at,
+        next_attempt_at = o.retry_at,
+        attempts = d.attempts - o.refund,
+        updated_at = :now
+    FROM unnest(
+        CAST(:ids AS integer[]), CAST(:statuses AS text[]), CAST(:codes AS integer[]), CAST(:replies AS text[]),
+        CAST(:message_ids AS text[]), CAST(:sent AS timestamptz[]), CAST(:retry AS timestamptz[]),
+        CAST(:refunds AS integer[])
+    ) AS o(id, status, code, reply, message_id, sent_at, retry_at, refund)
+    WHERE d.id = o.id AND d.claimed_by = :token AND d.status IN ('sending', 'queued')
+    """
+)
+
+
+def _record_from_arrays(conn: Connection, token: str, outcomes: list[Outcome], now: datetime) -> int:
+    """PostgreSQL: one ``UPDATE ... FROM unnest(...)`` for the whole chunk."""
+    return conn.execute(
+        RECORD_FROM_ARRAYS,
+        dict(
+            ids=[o.id for o in outcomes],
+            statuses=[o.status for o in outcomes],
+            codes=[o.code for o in outcomes],
+            replies=[o.reply for o in outcomes],
+            message_ids=[o.message_id for o in outcomes],
+            sent=[o.sent_at for o in outcomes],
+            retry=[o.retry_at for o in outcomes],
+            refunds=[o.refund for o in outcomes],
+            token=token,
+            now=now,
+        ),
+    ).rowcount
 
 
 def renew(conn: Connection, tokens: list[str], now: datetime) -> int:
