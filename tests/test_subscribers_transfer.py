@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 
 from mailer.extensions import db
-from mailer.models import Subscriber, SubscriberStatus
+from mailer.models import ConsentEvent, Subscriber, SubscriberStatus
 from tests.conftest import CaughtMail
 from tests.subscribing import add_subscriber, events, subscriber
 
@@ -137,3 +137,104 @@ def test_export_round_trips_with_consent_and_defuses_formulas(
     assert _all(app)["cy@example.net"][0] == "unsubscribed"
     assert _all(app)["ana@example.net"][0] == "confirmed"
     assert subscriber(app, "ben@example.net").status == "pending"
+
+
+def _rows(count: int, start: int = 0) -> str:
+    """``count`` good rows with consent, one address each."""
+    return "".join(f"reader.{n}@example.org,Reader {n},news,2024-05-01T08:00:00,stand at SMEWG 58,v2,\n"
+                   for n in range(start, start + count))  # fmt: skip
+
+
+def test_a_large_import_lands_complete_with_its_consent_log(app: Flask, runner: FlaskCliRunner, tmp_path: Path) -> None:
+    """5,000 rows across several insert batches: every subscriber, each with its own consent event."""
+    result = _import(runner, tmp_path, HEADER + _rows(5000))
+    assert result.exit_code == 0, result.output
+    assert "imported 5000 confirmed, 0 pending" in result.output
+    with app.app_context():
+        rows = db.session.execute(db.select(Subscriber.email, Subscriber.status, Subscriber.topics)).all()
+        assert {(email, status, topics) for email, status, topics in rows} == {
+            (f"reader.{n}@example.org", "confirmed", 4) for n in range(5000)
+        }
+        logged = db.session.execute(
+            db.select(Subscriber.email, ConsentEvent.detail).join(ConsentEvent.subscriber)
+        ).all()
+    assert len(logged) == 5000
+    # Each event belongs to its own line's subscriber: the evidence names the line it came from.
+    assert all(detail["line"] == int(email.split(".")[1].split("@")[0]) + 2 for email, detail in logged)
+
+
+def test_a_bad_row_deep_in_a_large_file_imports_nothing(app: Flask, runner: FlaskCliRunner, tmp_path: Path) -> None:
+    """Rows before the bad one were already written in batches: they are rolled back with it."""
+    text = HEADER + _rows(3998) + "not-an-address,,,,,,\n" + _rows(1000, start=3998)
+    result = _import(runner, tmp_path, text)
+    assert result.exit_code == 1
+    assert "nothing imported" in result.output
+    assert "line 4000: email: This is not a valid email address" in result.output
+    assert _all(app) == {}
+    with app.app_context():
+        assert db.session.execute(db.select(db.func.count(ConsentEvent.id))).scalar_one() == 0
+
+
+def test_many_problems_are_listed_fifty_then_counted(app: Flask, runner: FlaskCliRunner, tmp_path: Path) -> None:
+    """A file full of bad rows names the first 50 and says how many more there are."""
+    result = _import(runner, tmp_path, HEADER + "bad,,,,,,\n" * 120)
+    assert result.exit_code == 1
+    assert "line 51: email" in result.output and "line 52: email" not in result.output
+    assert "… and 70 more" in result.output
+
+
+def test_known_addresses_in_a_later_batch_stay_untouched(app: Flask, runner: FlaskCliRunner, tmp_path: Path) -> None:
+    """An address already known is left as it is, wherever it falls in the file."""
+    add_subscriber(app, "reader.1500@example.org", SubscriberStatus.UNSUBSCRIBED, topics=1)
+    add_subscriber(app, "Reader.2@example.org", SubscriberStatus.PENDING, topics=2)
+    result = _import(runner, tmp_path, HEADER + _rows(2500))
+    assert result.exit_code == 0, result.output
+    assert "imported 2498 confirmed, 0 pending, 0 unsubscribed or suppressed; 2 already known" in result.output
+    everyone = _all(app)
+    assert everyone["reader.1500@example.org"] == ("unsubscribed", 1)
+    assert everyone["Reader.2@example.org"] == ("pending", 2)
+    assert len(everyone) == 2500 and events(app, "reader.1500@example.org") == []
+
+
+def test_imported_rows_get_the_fields_of_their_status(app: Flask, runner: FlaskCliRunner, tmp_path: Path) -> None:
+    """Confirmed rows carry confirmed_at, pending ones a nonce of their own, opted-out ones their date or reason."""
+    result = _import(runner, tmp_path, HEADER + (
+        "ana@example.org,,,2023-08-21T10:00:00+00:00,,,\n"
+        "ben@example.org,,,,,,\n"
+        "cy@example.org,,,,,,\n"
+        "dee@example.org,,,,,,unsubscribed\n"
+        "eve@example.org,,,,,,suppressed\n"
+    ), "--send-confirmations")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    ana, ben, cy, dee, eve = (subscriber(app, f"{n}@example.org") for n in ("ana", "ben", "cy", "dee", "eve"))
+    assert ana.confirmed_at is not None and ana.confirm_nonce is None and ana.link_version == 1
+    assert ben.confirm_nonce and cy.confirm_nonce and ben.confirm_nonce != cy.confirm_nonce
+    assert ben.confirmed_at is None and ben.created_at is not None
+    assert dee.unsubscribed_at is not None and dee.confirmed_at is None
+    assert eve.suppressed_reason == "imported from list.csv"
+    [event] = events(app, "ana@example.org")
+    assert event.detail == {"file": "list.csv", "line": 2, "consent_at": "2023-08-21T10:00:00+00:00",
+                            "consent_source": None}  # fmt: skip
+    assert event.occurred_at is not None
+
+
+@pytest.mark.parametrize("newline", ["\r\n", "\r", "\n"])
+def test_line_numbers_count_every_line_end_and_blank_line(
+    app: Flask, runner: FlaskCliRunner, tmp_path: Path, newline: str
+) -> None:
+    """CRLF, CR or LF files with a byte-order mark and blank lines: problems name the line as an editor shows it."""
+    lines = [HEADER.strip(), "ok@example.org,,,,,,", "", "", '"two\nlines",,,,,,', "bad,,,,,,", "x"]
+    result = _import(runner, tmp_path, ("\ufeff" + newline.join(lines)).encode())  # the last line has no end
+    assert result.exit_code == 1
+    assert "line 5: email: The email address must be on one line." in result.output
+    assert "line 7: email: This is not a valid email address" in result.output
+    assert "line 8: email: This is not a valid email address" in result.output
+
+
+def test_a_file_that_stops_being_utf8_imports_nothing(app: Flask, runner: FlaskCliRunner, tmp_path: Path) -> None:
+    """A bad byte far into the file is found while streaming; the rows before it are rolled back."""
+    good = (HEADER + _rows(1500)).encode()
+    result = _import(runner, tmp_path, good + b"caf\xe9@example.org,,,,,,\n")
+    assert result.exit_code == 1
+    assert f"not UTF-8 text (byte {len(good) + 3})" in result.output
+    assert _all(app) == {}

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
-from .transfer import SubscriberImportError, import_rows, read_import, write_export
+from .transfer import NotUTF8, SubscriberImportError, import_subscribers, utf8_lines, write_export
 
 subscribers_cli = AppGroup("subscribers", help="Subscribers as CSV.")
 MAX_FILE = 200 * 1024 * 1024
@@ -29,14 +29,14 @@ def import_(file: Path, send_confirmations: bool) -> None:
     if file.stat().st_size > MAX_FILE:
         raise click.ClickException(f"{file}: larger than {MAX_FILE // (1024 * 1024)} MB")
     try:
-        text = file.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise click.ClickException(f"{file}: not UTF-8 text (byte {exc.start})") from None
-    try:
-        rows = read_import(text)
+        with file.open("rb") as stream:
+            report = import_subscribers(
+                utf8_lines(stream), source_name=file.name, send_confirmations=send_confirmations
+            )
+    except NotUTF8 as exc:
+        raise click.ClickException(f"{file}: {exc}") from None
     except SubscriberImportError as exc:
         raise click.ClickException(f"{file}: nothing imported:\n" + "\n".join(exc.problems)) from None
-    report = import_rows(rows, source_name=file.name, send_confirmations=send_confirmations)
     click.echo(
         f"imported {report.confirmed} confirmed, {report.pending} pending, {report.opted_out} unsubscribed or "
         f"suppressed; {len(report.already_known)} already known and left unchanged"
