@@ -229,7 +229,7 @@ class Bench:
         capture.start()
         self.redis.flush()
         try:
-            with self.processes(env, beat=False):
+            with self.processes(env):
                 flask(self.app, env, "digest", "send")
                 message = capture.message()
         finally:
@@ -238,8 +238,8 @@ class Bench:
         return message
 
     @contextlib.contextmanager
-    def processes(self, env: dict[str, str], beat: bool = True) -> Iterator[list[psutil.Process]]:
-        """The Procfile's worker (and beat) for ``env``; yield the worker processes once they are ready."""
+    def processes(self, env: dict[str, str]) -> Iterator[list[psutil.Process]]:
+        """The Procfile's worker and beat for ``env``; yield the worker processes once they are ready."""
         procs: list[subprocess.Popen] = []
         logs = []
         try:
@@ -247,10 +247,9 @@ class Bench:
                 logs.append(self.folder / f"worker-{n}-{time.monotonic_ns()}.log")
                 argv = procfile(self.app, "worker", env) + ["--hostname", f"bench{n}@%h"]
                 procs.append(start(argv, logs[-1], env, self.app))
-            if beat:
-                argv = procfile(self.app, "beat", env)
-                argv[argv.index("--schedule") + 1] = str(self.folder / "celerybeat-schedule")
-                procs.append(start(argv, self.folder / "beat.log", env, self.app))
+            argv = procfile(self.app, "beat", env)
+            argv[argv.index("--schedule") + 1] = str(self.folder / f"beat-schedule-{time.monotonic_ns()}")
+            procs.append(start(argv, self.folder / "beat.log", env, self.app))
             for path in logs:
                 wait_until(lambda p=path: " ready." in p.read_text(errors="replace"), f"the worker ({path})", 120)
             yield [psutil.Process(p.pid) for p in procs[: self.worker_instances]]
