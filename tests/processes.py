@@ -34,11 +34,16 @@ from tests.conftest import free_port
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[1]
 PR_SET_PDEATHSIG = 1
+#: Looked up once here: the child between fork and exec should do as little as possible.
+_prctl = ctypes.CDLL(None, use_errno=True).prctl
 
 
 def _die_with_parent() -> None:
-    """In the child before exec: get SIGKILL when the test process that started us goes away."""
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    """In the child before exec: get SIGKILL when the test process that started us goes away.
+
+    Popen must run on the test's main thread: the signal follows the thread that forked.
+    """
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -107,6 +112,7 @@ class Processes:
         self.env = env
         self.folder = folder
         self.started: list[ServiceProcess] = []
+        self.workers: list[ServiceProcess] = []
 
     def _spawn(self, name: str, argv: list[str]) -> ServiceProcess:
         """Start and remember one process."""
@@ -117,11 +123,17 @@ class Processes:
     def worker(self, concurrency: int = 2) -> ServiceProcess:
         """Start ``celery worker`` (prefork, ``concurrency`` pool processes) with a node name of its own."""
         name = f"worker{len(self.started) + 1}"
-        return self._spawn(
+        worker = self._spawn(
             name,
             [str(BIN / "celery"), "-A", "worker:celery", "worker", "--concurrency", str(concurrency),
              "--loglevel", "WARNING", "--hostname", f"{name}-{self.env['REDIS_PREFIX']}@%h"],
         )  # fmt: skip
+        self.workers.append(worker)
+        return worker
+
+    def pool_processes(self) -> int:
+        """How many pool processes (the ones that send) the workers have right now."""
+        return sum(len(worker.children()) for worker in self.workers)
 
     def beat(self) -> ServiceProcess:
         """Start ``celery beat`` with a schedule file in this test's folder."""
@@ -286,14 +298,12 @@ class PostgresProxy:
         source.close()
 
 
-class TestMTA:
+class CountingMTA:
     """An aiosmtpd handler that counts copies per recipient, can be slowed down and can refuse AUTH.
 
     ``delay`` seconds pass before each DATA is answered (so a digest takes a while), and while
     ``auth_ok`` is false every login gets aiosmtpd's 535 "Authentication credentials invalid".
     """
-
-    __test__ = False  # not a test class, whatever its name
 
     def __init__(self, delay: float = 0.0, user: str = "mailer", password: str = "secret") -> None:
         self.delay = delay
