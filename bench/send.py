@@ -49,6 +49,12 @@ MAILER_VARIABLES = (
 )  # fmt: skip
 #: Delivery statuses that are not final yet (``sending`` is a claimed row of the new engine).
 OPEN_STATUSES = ("queued", "sending")
+#: The digest's status, and how many deliveries it has once none of them is open (else NULL).
+POLL = """
+    SELECT status, CASE WHEN EXISTS (SELECT 1 FROM deliveries WHERE digest_id = %(id)s AND status = ANY(%(open)s))
+                   THEN NULL ELSE (SELECT count(*) FROM deliveries WHERE digest_id = %(id)s) END
+    FROM digests WHERE id = %(id)s
+"""
 #: Who the subscribers are: mostly every topic, some one or two (so a digest has a few variants).
 TOPIC_MIX = ["meetings projects news"] * 7 + ["meetings", "projects news", "news"]
 DOMAINS = ["gmail.com", "outlook.com", "yahoo.co.jp", "apec.org", "sme.gov.pe", "kemenkopukm.go.id", "example.org"]
@@ -319,19 +325,15 @@ class Bench:
         """Poll the database until no delivery of the digest is open (and all ``expected`` exist)."""
         last_count, last_change, last_report = -1, time.monotonic(), time.monotonic()
         while True:
-            status, open_rows = db.execute(
-                "SELECT (SELECT status FROM digests WHERE id = %(id)s), EXISTS (SELECT 1 FROM deliveries "
-                "WHERE digest_id = %(id)s AND status = ANY(%(open)s))",
-                {"id": digest_id, "open": list(OPEN_STATUSES)},
-            ).fetchone()
+            # One statement, so one snapshot: deliveries written between two queries (a worker
+            # snapshots them after ``digest send`` returned) cannot make an empty queue look done.
+            status, total = db.execute(POLL, {"id": digest_id, "open": list(OPEN_STATUSES)}).fetchone()
             now = time.perf_counter()
             if status == "sent" and run.digest_sent_s is None:
                 run.digest_sent_s = now - began
-            if not open_rows:
-                total = db.execute("SELECT count(*) FROM deliveries WHERE digest_id = %s", [digest_id]).fetchone()[0]
-                if total >= expected or status == "sent":
-                    run.done_s = now - began
-                    return
+            if total is not None and (total >= expected or status == "sent"):
+                run.done_s = now - began
+                return
             if self.sink.count != last_count:
                 last_count, last_change = self.sink.count, time.monotonic()
             elif time.monotonic() - last_change > self.timeout:
