@@ -293,21 +293,35 @@ def test_redis_lost_mid_digest(make_rig: Callable[..., Rig], fault: str) -> None
     rig.assert_everyone_once(digest_id)
 
 
-def test_postgres_unreachable_mid_digest(make_rig: Callable[..., Rig]) -> None:
-    """A real network outage of a real PostgreSQL for 6 s mid-digest: the digest completes, duplicates bounded.
+#: A blip shorter than SEND_LEASE loses nobody's claim, so recording must wait it out: no duplicate.
+#: Today the chunk in flight is sent again: ``_record`` retries on the Connection the drop
+#: invalidated (SQLAlchemy raises PendingRollbackError, not a DBAPIError, so the loop gives up) and
+#: the send task then dies with "raised unexpected: OperationalError" instead of retrying.
+BLIP_DUPLICATES = pytest.mark.xfail(
+    strict=True, reason="engine: a chunk sent during a PostgreSQL drop is not recorded, so it is sent again"
+)
+
+
+@pytest.mark.parametrize(
+    ("outage", "resent_per_process"),
+    [pytest.param(6, CHUNK, id="6s-past-the-lease"), pytest.param(2, 0, marks=BLIP_DUPLICATES, id="2s-blip")],
+)
+def test_postgres_unreachable_mid_digest(make_rig: Callable[..., Rig], outage: int, resent_per_process: int) -> None:
+    """A real network outage of a real PostgreSQL mid-digest: the digest completes, duplicates bounded.
 
     The workers reach PostgreSQL through a TCP proxy; the proxy shuts down every connection at once
-    and refuses new ones, then lets them through again. The outage outlasts the lease, so chunks
-    sent but not yet recorded may be handed back and sent again: at most one per pool process.
+    and refuses new ones, then lets them through again. An outage that outlasts the lease (4 s) may
+    hand chunks sent but not yet recorded back to the queue: at most one chunk per pool process is
+    sent again. A shorter one must cost nothing.
     """
     rig = make_rig(via_proxy=True)
     digest_id = rig.start()
     rig.midway()
-    bound = CHUNK * rig.processes.pool_processes()
+    bound = resent_per_process * rig.processes.pool_processes()
     assert rig.proxy is not None
     rig.proxy.cut()
     rig.note("PostgreSQL cut off")
-    time.sleep(6)
+    time.sleep(outage)
     rig.proxy.open()
     rig.note("PostgreSQL reachable again")
     rig.assert_everyone_once(digest_id, duplicates_at_most=bound)
