@@ -293,18 +293,9 @@ def test_redis_lost_mid_digest(make_rig: Callable[..., Rig], fault: str) -> None
     rig.assert_everyone_once(digest_id)
 
 
-#: A blip shorter than SEND_LEASE loses nobody's claim, so recording must wait it out: no duplicate.
-#: Today the chunk in flight is sent again: ``_record`` retries on the Connection the drop
-#: invalidated (SQLAlchemy raises PendingRollbackError, not a DBAPIError, so the loop gives up) and
-#: the send task then dies with "raised unexpected: OperationalError" instead of retrying.
-BLIP_DUPLICATES = pytest.mark.xfail(
-    strict=True, reason="engine: a chunk sent during a PostgreSQL drop is not recorded, so it is sent again"
-)
-
-
 @pytest.mark.parametrize(
     ("outage", "resent_per_process"),
-    [pytest.param(6, CHUNK, id="6s-past-the-lease"), pytest.param(2, 0, marks=BLIP_DUPLICATES, id="2s-blip")],
+    [pytest.param(6, CHUNK, id="6s-past-the-lease"), pytest.param(2, 0, id="2s-blip")],
 )
 def test_postgres_unreachable_mid_digest(make_rig: Callable[..., Rig], outage: int, resent_per_process: int) -> None:
     """A real network outage of a real PostgreSQL mid-digest: the digest completes, duplicates bounded.

@@ -16,6 +16,7 @@ from collections import OrderedDict
 
 from flask import Flask
 
+from ..extensions import db
 from ..mail import MessageFactory
 from .engine import VariantSource
 
@@ -35,6 +36,9 @@ def init_app(app: Flask, variants: VariantSource) -> None:
             factory = cache[key] = variants(digest_id, topics)
             if len(cache) > CACHED_VARIANTS:
                 cache.popitem(last=False)
+            # Hold no session transaction while sending: a connection dropped meanwhile would
+            # fail the task at its end, when the app context rolls the session back.
+            db.session.close()
         return factory
 
     app.extensions["mailer.variants"] = cached

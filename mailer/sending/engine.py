@@ -27,7 +27,7 @@ from email.utils import parseaddr
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from ..extensions import db
@@ -49,6 +49,9 @@ SENDER_PHASES = ("connect", "auth", "mail")
 
 #: Longest pause between two tries after an error about our side.
 MAX_BACKOFF = 30.0
+
+#: Seconds between two tries to record a chunk's outcomes while the database is away.
+RECORD_RETRY = 0.25
 
 
 @dataclass(frozen=True)
@@ -103,12 +106,12 @@ def send_batch(digest_id: int, variants: VariantSource) -> BatchReport:
     settings = Settings.from_config(current_app.config)
     report = BatchReport(token=claim_token())
     keeper = keeper_for(db.engine, settings.lease)
-    with db.engine.connect() as base, keeper.holding(report.token):
-        conn = base.execution_options(isolation_level="AUTOCOMMIT")
+    with _Database(db.engine) as database, keeper.holding(report.token):
         backoff = 0.0
         while report.finished < settings.batch:
-            chunk = claims.claim(conn, digest_id, report.token, min(settings.chunk, settings.batch - report.finished),
-                                 utcnow())  # fmt: skip
+            conn = database.conn
+            size = min(settings.chunk, settings.batch - report.finished)
+            chunk = claims.claim(conn, digest_id, report.token, size, utcnow())
             if not chunk.rows:
                 report.done = chunk.digest_status in claims.ACTIVE and claims.finish_if_done(conn, digest_id, utcnow())
                 break
@@ -116,24 +119,59 @@ def send_batch(digest_id: int, variants: VariantSource) -> BatchReport:
                 claims.mark_started(conn, digest_id, utcnow())
             sender = _ChunkSender(variants, digest_id, settings)
             outcomes = sender.send(chunk.rows)
-            _record(conn, report.token, outcomes, settings)
+            _record(database, report.token, outcomes, settings)
             _count(report, outcomes)
             best_effort(lambda: get_redis().set(progress_key(digest_id), int(time.time()), ex=int(settings.lease)))
             if sender.bounces:
                 _suppress(sender.bounces)
             if sender.error is None:
                 if chunk.sender_errors and report.sent:
-                    claims.clear_sender_errors(conn, digest_id)
+                    claims.clear_sender_errors(database.conn, digest_id)
                 backoff = 0.0
                 continue
             report.sender_errors += 1
-            reason = _reason(sender.error)
-            if claims.add_sender_error(conn, digest_id, reason, settings.pause_after):
+            if claims.add_sender_error(database.conn, digest_id, _reason(sender.error), settings.pause_after):
                 report.paused = True
                 break
             backoff = min(MAX_BACKOFF, max(1.0, backoff * 2))
             time.sleep(backoff)
     return report
+
+
+class _Database:
+    """The batch's autocommit connection, replaced by a new one after the database dropped it.
+
+    (A dropped connection that SQLAlchemy reconnects comes back in a transaction, not in
+    autocommit: what it then records would be rolled back at the end. A new one is safe.)
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._conn: Connection | None = None
+
+    @property
+    def conn(self) -> Connection:
+        """The open connection, opened now when there is none."""
+        if self._conn is None:
+            self._conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        return self._conn
+
+    def drop(self) -> None:
+        """Forget the current connection (the database dropped it, or it is done)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except DBAPIError:
+                conn.invalidate()
+
+    def __enter__(self) -> _Database:
+        """Use as a context manager."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Give the connection back."""
+        self.drop()
 
 
 def _count(report: BatchReport, outcomes: list[Outcome]) -> None:
@@ -145,20 +183,20 @@ def _count(report: BatchReport, outcomes: list[Outcome]) -> None:
         report.sent += outcome.status == "sent"
 
 
-def _record(conn: Connection, token: str, outcomes: list[Outcome], settings: Settings) -> None:
+def _record(database: _Database, token: str, outcomes: list[Outcome], settings: Settings) -> None:
     """Record the outcomes, waiting out a database outage: these messages already left."""
     deadline = time.monotonic() + max(600.0, 10 * settings.lease)
-    pause = 0.5
     while True:
         try:
-            claims.record(conn, token, outcomes, utcnow())
+            claims.record(database.conn, token, outcomes, utcnow())
             return
         except DBAPIError:
             if time.monotonic() > deadline:
                 raise
-            # The messages are out; until the row says so, a resend would duplicate them. Keep trying.
-            time.sleep(pause)
-            pause = min(pause * 2, 5.0)
+            # The messages are out; until the rows say so, a resend would duplicate them. Retry
+            # often on a new connection: once the database is back, the sweep may hand them on.
+            database.drop()
+            time.sleep(RECORD_RETRY)
 
 
 def _suppress(bounces: list[tuple[int, str]]) -> None:
