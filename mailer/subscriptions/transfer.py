@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import IO, Any, NamedTuple
 
 from sqlalchemy import JSON, Row, Table, Text, bindparam, cast, column, func, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from ..extensions import db
 from ..models import ALL_TOPICS, AuditEntry, ConsentEvent, Subscriber, Topic, utcnow
@@ -317,20 +318,22 @@ class _BulkWriter:
 
     def write(self, rows: list[_Row]) -> None:
         """Insert the rows whose address is not known yet; count what each became."""
-        known = _known(row.email for row in rows)
-        new = [row for row in rows if row.email.lower() not in known]
-        self.report.already_known += [row.email for row in rows if row.email.lower() in known]
-        if not new:
-            return
         now = self.now
+        # A known address (in any case) hits the unique index on lower(email) and is skipped, so it
+        # stays exactly as it is, even one that subscribed on the web while the import was running.
         inserted = _insert_rows(
             Subscriber.__table__,
-            [self._subscriber(row) for row in new],
+            [self._subscriber(row) for row in rows],
             {"created_at": now, "updated_at": now, "link_version": 1},
             returning=("email", "id"),
+            skip_conflicts=True,
         )
         # Ids are matched back by address: no backend promises RETURNING rows in input order.
         id_of = {email: subscriber_id for email, subscriber_id in inserted}
+        new = [row for row in rows if row.email in id_of]
+        self.report.already_known += [row.email for row in rows if row.email not in id_of]
+        if not new:
+            return
         ids = [id_of[row.email] for row in new]
         _insert_rows(
             ConsentEvent.__table__,
@@ -372,13 +375,18 @@ class _BulkWriter:
 
 
 def _insert_rows(
-    table: Table, rows: list[dict[str, Any]], constants: dict[str, object], returning: tuple[str, ...] = ("id",)
+    table: Table,
+    rows: list[dict[str, Any]],
+    constants: dict[str, object],
+    returning: tuple[str, ...] = ("id",),
+    skip_conflicts: bool = False,
 ) -> Sequence[Row[Any]]:
     """Insert ``rows`` (all with the same keys), each with ``constants`` too, in one round trip or a few.
 
     On PostgreSQL the rows travel as one JSON document, ``INSERT ... SELECT FROM json_to_recordset``:
     a 1,000-row VALUES list has 10,000 parameters, which psycopg and the server take longer to
-    parse than the import takes to check the rows. Elsewhere SQLAlchemy's multi-row VALUES.
+    parse than the import takes to check the rows. On SQLite, SQLAlchemy's multi-row VALUES.
+    With ``skip_conflicts`` a row that would break a unique index is left out (and not returned).
     """
     names = list(rows[0])
     if db.session.get_bind().dialect.name == "postgresql":
@@ -386,11 +394,13 @@ def _insert_rows(
         columns = [column(name, table.c[name].type) for name in names]
         source = func.json_to_recordset(document).table_valued(*columns).render_derived(with_types=True)
         fixed = [literal(value, table.c[name].type) for name, value in constants.items()]
-        statement = table.insert().from_select([*names, *constants], select(*source.c, *fixed))
+        statement = postgresql.insert(table).from_select([*names, *constants], select(*source.c, *fixed))
         params: list[dict[str, Any]] | None = None
     else:
-        statement = table.insert()
+        statement = sqlite.insert(table)
         params = [{**row, **constants} for row in rows]
+    if skip_conflicts:
+        statement = statement.on_conflict_do_nothing()
     # RETURNING is also what makes SQLAlchemy send an executemany as multi-row INSERTs.
     return db.session.execute(statement.returning(*[table.c[name] for name in returning]), params).all()
 
@@ -407,10 +417,3 @@ def _chunks(rows: Iterable[_Row]) -> Iterator[list[_Row]]:
     remaining = iter(rows)
     while chunk := list(itertools.islice(remaining, CHUNK)):
         yield chunk
-
-
-def _known(emails: Iterable[str]) -> set[str]:
-    """The lower-cased addresses among ``emails`` that are already subscribers."""
-    lowered = [e.lower() for e in emails]
-    found = db.session.execute(db.select(func.lower(Subscriber.email)).where(func.lower(Subscriber.email).in_(lowered)))
-    return set(found.scalars())
