@@ -80,6 +80,17 @@ def test_production_names_a_missing_variable(tmp_path: Path, name: str) -> None:
         ("LIST_ID", "news"),
         ("LIST_ID", "News <news.example.org>\r\nBcc: x@example.org"),
         ("PROXY_FIX_HOPS", "many"),
+        ("SEND_BATCH_SIZE", "lots"),
+        ("SEND_BATCH_SIZE", "0"),
+        ("SEND_CHUNK_SIZE", "100000"),
+        ("SEND_CHUNK_SIZE", "1e3"),
+        ("SEND_LEASE", "1"),
+        ("SEND_LEASE", "-60"),
+        ("SEND_MAX_ATTEMPTS", "0"),
+        ("SEND_RETRY_DELAY", "30s"),
+        ("SEND_PAUSE_AFTER", "0"),
+        ("SWEEP_INTERVAL", "0"),
+        ("SWEEP_INTERVAL", "15.5"),
     ],
 )
 def test_production_names_a_malformed_variable(tmp_path: Path, name: str, value: str) -> None:
@@ -115,6 +126,16 @@ def test_bad_configuration_stops_the_cli_with_one_line(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert result.stderr.strip() == "mailer: configuration error: SEND_RATE must be a number, got 'lots'"
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_send_engine_settings_are_read(tmp_path: Path) -> None:
+    """The SEND_* settings and SWEEP_INTERVAL come from the environment, with their defaults otherwise."""
+    given = {"SEND_BATCH_SIZE": "250", "SEND_CHUNK_SIZE": "50", "SEND_LEASE": "30", "SEND_MAX_ATTEMPTS": "3",
+             "SEND_RETRY_DELAY": "0", "SEND_PAUSE_AFTER": "4", "SWEEP_INTERVAL": "5"}  # fmt: skip
+    config = load_config({**PRODUCTION, **given}, str(tmp_path))
+    assert {name: config[name] for name in given} == {name: int(value) for name, value in given.items()}
+    defaults = load_config(PRODUCTION, str(tmp_path))
+    assert (defaults["SEND_BATCH_SIZE"], defaults["SEND_CHUNK_SIZE"], defaults["SEND_LEASE"]) == (500, 100, 60)
 
 
 def test_cors_origins_are_a_trimmed_list(tmp_path: Path) -> None:
