@@ -58,8 +58,37 @@ class Outcome:
     refund: int = 0
 
 
+#: PostgreSQL: one fixed statement claims a chunk and brings back, with each row, the
+#: subscriber's status and link version and the digest's state. The rows are picked once in a
+#: MATERIALIZED CTE (an ``IN (subquery ... LIMIT)`` may be planned to run more than once), locked
+#: with SKIP LOCKED so concurrent senders take disjoint rows without waiting for each other.
+CLAIM_ON_POSTGRESQL = text(
+    """
+    WITH picked AS MATERIALIZED (
+        SELECT id FROM deliveries
+        WHERE digest_id = :digest AND status = 'queued' AND (next_attempt_at IS NULL OR next_attempt_at <= :now)
+          AND EXISTS (SELECT 1 FROM digests WHERE id = :digest AND status IN ('queued', 'sending'))
+        ORDER BY id LIMIT :size
+        FOR UPDATE SKIP LOCKED
+    )
+    UPDATE deliveries AS d
+    SET status = 'sending', claimed_by = :token, claimed_at = :now, attempts = d.attempts + 1, updated_at = :now
+    FROM picked, subscribers AS s, digests AS g
+    WHERE d.id = picked.id AND s.id = d.subscriber_id AND g.id = d.digest_id
+    RETURNING d.id, d.subscriber_id, d.email, d.topics, d.attempts, s.status, s.link_version, g.status,
+              g.sender_errors
+    """
+)
+
+
 def claim(conn: Connection, digest_id: int, token: str, size: int, now: datetime) -> Chunk:
     """Move up to ``size`` due, queued deliveries of an active digest to ``sending`` under ``token``."""
+    if conn.dialect.name == "postgresql":
+        params = dict(digest=digest_id, token=token, size=size, now=now)
+        returned = sorted(conn.execute(CLAIM_ON_POSTGRESQL, params).all())
+        if returned:
+            return Chunk([Claimed(*r[:7]) for r in returned], returned[0][7], returned[0][8])
+        return Chunk([], *_digest_state(conn, digest_id))
     pick = (
         db.select(Delivery.id)
         .where(
@@ -69,29 +98,11 @@ def claim(conn: Connection, digest_id: int, token: str, size: int, now: datetime
         )
         .order_by(Delivery.id)
         .limit(size)
-        .with_for_update(skip_locked=True)
     )
     claiming = dict(status="sending", claimed_by=token, claimed_at=now, attempts=Delivery.attempts + 1, updated_at=now)
     delivery_columns = (Delivery.id, Delivery.subscriber_id, Delivery.email, Delivery.topics, Delivery.attempts)
-    if conn.dialect.name == "postgresql":
-        # One statement: the subscriber's status and link version and the digest's state come back with the claim.
-        returned = conn.execute(
-            db.update(Delivery)
-            .where(
-                Delivery.id.in_(pick.scalar_subquery()),
-                Subscriber.id == Delivery.subscriber_id,
-                Digest.id == Delivery.digest_id,
-                Digest.status.in_(ACTIVE),
-            )
-            .values(**claiming)
-            .returning(
-                *delivery_columns, Subscriber.status, Subscriber.link_version, Digest.status, Digest.sender_errors
-            )
-        ).all()
-        rows = [Claimed(*r[:7]) for r in sorted(returned, key=lambda r: r[0])]
-        if returned:
-            return Chunk(rows, returned[0][7], returned[0][8])
-        return Chunk([], *_digest_state(conn, digest_id))
+    # SQLite: writers take turns on the whole database, so the claim needs no row locks; the
+    # subscribers' status and link version come in a second statement (RETURNING cannot join).
     active = db.select(Digest.id).where(Digest.id == digest_id, Digest.status.in_(ACTIVE)).exists()
     returned = conn.execute(
         db.update(Delivery)

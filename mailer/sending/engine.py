@@ -16,11 +16,13 @@ talks SMTP; per chunk it runs two statements (claim, record). Outcomes:
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import socket
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parseaddr
@@ -40,6 +42,8 @@ from ..subscriptions.service import record_hard_bounce
 from . import claims
 from .claims import Claimed, Outcome
 from .leases import keeper_for
+
+log = logging.getLogger(__name__)
 
 #: Builds the message factory of one topic variant of a digest: ``variants(digest_id, topics)``.
 VariantSource = Callable[[int, int], MessageFactory]
@@ -102,40 +106,102 @@ def progress_key(digest_id: int) -> str:
 
 
 def send_batch(digest_id: int, variants: VariantSource) -> BatchReport:
-    """Send up to SEND_BATCH_SIZE of the digest's deliveries, a chunk at a time."""
+    """Send up to SEND_BATCH_SIZE of the digest's deliveries, a chunk at a time.
+
+    On PostgreSQL the next chunk is claimed on a second connection while this one goes out, so
+    the sender never waits for the database between chunks. A chunk claimed ahead that is not
+    sent (the batch ends, the digest pauses) is handed back at once.
+    """
     settings = Settings.from_config(current_app.config)
     report = BatchReport(token=claim_token())
     keeper = keeper_for(db.engine, settings.lease)
-    with _Database(db.engine) as database, keeper.holding(report.token):
-        backoff = 0.0
-        while report.finished < settings.batch:
-            conn = database.conn
-            size = min(settings.chunk, settings.batch - report.finished)
-            chunk = claims.claim(conn, digest_id, report.token, size, utcnow())
-            if not chunk.rows:
-                report.done = chunk.digest_status in claims.ACTIVE and claims.finish_if_done(conn, digest_id, utcnow())
-                break
-            if chunk.digest_status == "queued":
-                claims.mark_started(conn, digest_id, utcnow())
-            sender = _ChunkSender(variants, digest_id, settings)
-            outcomes = sender.send(chunk.rows)
-            _record(database, report.token, outcomes, settings)
-            _count(report, outcomes)
-            best_effort(lambda: get_redis().set(progress_key(digest_id), int(time.time()), ex=int(settings.lease)))
-            if sender.bounces:
-                _suppress(sender.bounces)
-            if sender.error is None:
-                if chunk.sender_errors and report.sent:
-                    claims.clear_sender_errors(database.conn, digest_id)
-                backoff = 0.0
-                continue
+    with (
+        _Database(db.engine) as database,
+        _Database(db.engine) as ahead,
+        keeper.holding(report.token),
+        ThreadPoolExecutor(1, thread_name_prefix="mailer-claim") as claimer,
+    ):
+        overlap = db.engine.dialect.name == "postgresql"
+        pending: Future[claims.Chunk] | None = None
+
+        def claim(size: int) -> Future[claims.Chunk]:
+            """Claim the next chunk: on the second connection in the background, or here and now."""
+            if overlap:
+                return claimer.submit(claims.claim, ahead.conn, digest_id, report.token, size, utcnow())
+            done: Future[claims.Chunk] = Future()
+            done.set_result(claims.claim(database.conn, digest_id, report.token, size, utcnow()))
+            return done
+
+        try:
+            pending = claim(min(settings.chunk, settings.batch))
+            _send_chunks(digest_id, variants, settings, report, database, claim, pending)
+            pending = None
+        finally:
+            if pending is not None:
+                _hand_back(database, report.token, pending)
+    return report
+
+
+def _send_chunks(
+    digest_id: int,
+    variants: VariantSource,
+    settings: Settings,
+    report: BatchReport,
+    database: _Database,
+    claim: Callable[[int], Future[claims.Chunk]],
+    pending: Future[claims.Chunk],
+) -> None:
+    """The batch's loop: take the claimed chunk, claim the next, send, record, watch for errors about us."""
+    backoff, requeued = 0.0, False
+    while True:
+        chunk = pending.result()
+        if not chunk.rows and requeued:
+            # Claimed ahead while the last chunk still held the rows it then put back: look again.
+            chunk = claim(min(settings.chunk, settings.batch - report.finished)).result()
+        if not chunk.rows:
+            report.done = chunk.digest_status in claims.ACTIVE and claims.finish_if_done(
+                database.conn, digest_id, utcnow()
+            )
+            return
+        if chunk.digest_status == "queued":
+            claims.mark_started(database.conn, digest_id, utcnow())
+        room = settings.batch - report.finished - len(chunk.rows)
+        following = claim(min(settings.chunk, room)) if room > 0 else None
+        sender = _ChunkSender(variants, digest_id, settings)
+        outcomes = sender.send(chunk.rows)
+        _record(database, report.token, outcomes, settings)
+        _count(report, outcomes)
+        requeued = any(o.status == "queued" for o in outcomes)
+        best_effort(lambda: get_redis().set(progress_key(digest_id), int(time.time()), ex=int(settings.lease)))
+        if sender.bounces:
+            _suppress(sender.bounces)
+        if sender.error is None:
+            if chunk.sender_errors and report.sent:
+                claims.clear_sender_errors(database.conn, digest_id)
+            backoff = 0.0
+        else:
             report.sender_errors += 1
             if claims.add_sender_error(database.conn, digest_id, _reason(sender.error), settings.pause_after):
                 report.paused = True
-                break
+                if following is not None:
+                    _hand_back(database, report.token, following)
+                return
             backoff = min(MAX_BACKOFF, max(1.0, backoff * 2))
             time.sleep(backoff)
-    return report
+        if following is None:
+            # The batch is full: close the digest if this was its last chunk (no one else may look).
+            report.done = claims.finish_if_done(database.conn, digest_id, utcnow())
+            return
+        pending = following
+
+
+def _hand_back(database: _Database, token: str, pending: Future[claims.Chunk]) -> None:
+    """Return a chunk claimed ahead and never sent to the queue, spending no attempt."""
+    try:
+        rows = pending.result().rows
+        claims.record(database.conn, token, [Outcome(r.id, "queued", refund=1) for r in rows], utcnow())
+    except DBAPIError:
+        log.warning("could not hand back claimed deliveries; their lease will")
 
 
 class _Database:
