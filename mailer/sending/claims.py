@@ -125,12 +125,16 @@ def _digest_state(conn: Connection, digest_id: int) -> tuple[str | None, int]:
     return (row[0], row[1]) if row else (None, 0)
 
 
-def record(conn: Connection, token: str, outcomes: list[Outcome], now: datetime) -> int:
-    """Write a chunk's outcomes in one statement; return how many rows this token still held."""
+def record(conn: Connection, token: str, outcomes: list[Outcome], now: datetime, digest_id: int) -> str | None:
+    """Write a chunk's outcomes in one statement (rows this token no longer holds are left alone).
+
+    On PostgreSQL the same statement returns the digest's status, so a sender holding a chunk
+    claimed ahead learns of a pause or a cancel without asking; elsewhere it returns None.
+    """
     if not outcomes:
-        return 0
+        return None
     if conn.dialect.name == "postgresql":
-        return _record_from_arrays(conn, token, outcomes, now)
+        return _record_from_arrays(conn, token, outcomes, now, digest_id)
     statement = (
         db.update(Delivery.__table__)
         .where(
@@ -157,14 +161,15 @@ def record(conn: Connection, token: str, outcomes: list[Outcome], now: datetime)
              oretry=o.retry_at, orefund=o.refund)
         for o in outcomes
     ]  # fmt: skip
-    return conn.execute(statement, params).rowcount
+    conn.execute(statement, params)
+    return None
 
 
 #: PostgreSQL: a chunk's outcomes as eight arrays, unnested into rows. The statement text never
 #: changes, so it is parsed and planned once per connection however many rows a chunk has.
 RECORD_FROM_ARRAYS = text(
     """
-    UPDATE deliveries AS d SET
+    WITH recorded AS (UPDATE deliveries AS d SET
         status = o.status,
         last_smtp_code = COALESCE(o.code, d.last_smtp_code),
         last_smtp_reply = COALESCE(o.reply, d.last_smtp_reply),
@@ -179,12 +184,14 @@ RECORD_FROM_ARRAYS = text(
         CAST(:refunds AS integer[])
     ) AS o(id, status, code, reply, message_id, sent_at, retry_at, refund)
     WHERE d.id = o.id AND d.claimed_by = :token AND d.status IN ('sending', 'queued')
+    RETURNING 1)
+    SELECT status FROM digests WHERE id = :digest
     """
 )
 
 
-def _record_from_arrays(conn: Connection, token: str, outcomes: list[Outcome], now: datetime) -> int:
-    """PostgreSQL: one ``UPDATE ... FROM unnest(...)`` for the whole chunk."""
+def _record_from_arrays(conn: Connection, token: str, outcomes: list[Outcome], now: datetime, digest_id: int) -> str:
+    """PostgreSQL: one ``UPDATE ... FROM unnest(...)`` for the whole chunk; the digest's status."""
     return conn.execute(
         RECORD_FROM_ARRAYS,
         dict(
@@ -198,8 +205,9 @@ def _record_from_arrays(conn: Connection, token: str, outcomes: list[Outcome], n
             refunds=[o.refund for o in outcomes],
             token=token,
             now=now,
+            digest=digest_id,
         ),
-    ).rowcount
+    ).scalar_one()
 
 
 def renew(conn: Connection, tokens: list[str], now: datetime) -> int:

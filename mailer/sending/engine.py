@@ -138,7 +138,7 @@ def send_batch(digest_id: int, variants: VariantSource) -> BatchReport:
             pending = None
         finally:
             if pending is not None:
-                _hand_back(database, report.token, pending)
+                _hand_back(database, report.token, digest_id, pending)
     return report
 
 
@@ -169,7 +169,7 @@ def _send_chunks(
         following = claim(min(settings.chunk, room)) if room > 0 else None
         sender = _ChunkSender(variants, digest_id, settings)
         outcomes = sender.send(chunk.rows)
-        _record(database, report.token, outcomes, settings)
+        status = _record(database, report.token, outcomes, settings, digest_id)
         _count(report, outcomes)
         requeued = any(o.status == "queued" for o in outcomes)
         best_effort(lambda: get_redis().set(progress_key(digest_id), int(time.time()), ex=int(settings.lease)))
@@ -184,10 +184,14 @@ def _send_chunks(
             if claims.add_sender_error(database.conn, digest_id, _reason(sender.error), settings.pause_after):
                 report.paused = True
                 if following is not None:
-                    _hand_back(database, report.token, following)
+                    _hand_back(database, report.token, digest_id, following)
                 return
             backoff = min(MAX_BACKOFF, max(1.0, backoff * 2))
             time.sleep(backoff)
+        if following is not None and status is not None and status not in claims.ACTIVE:
+            # Paused or cancelled meanwhile: the chunk claimed ahead goes back unsent.
+            _hand_back(database, report.token, digest_id, following)
+            return
         if following is None:
             # The batch is full: close the digest if this was its last chunk (no one else may look).
             report.done = claims.finish_if_done(database.conn, digest_id, utcnow())
@@ -195,11 +199,11 @@ def _send_chunks(
         pending = following
 
 
-def _hand_back(database: _Database, token: str, pending: Future[claims.Chunk]) -> None:
+def _hand_back(database: _Database, token: str, digest_id: int, pending: Future[claims.Chunk]) -> None:
     """Return a chunk claimed ahead and never sent to the queue, spending no attempt."""
     try:
         rows = pending.result().rows
-        claims.record(database.conn, token, [Outcome(r.id, "queued", refund=1) for r in rows], utcnow())
+        claims.record(database.conn, token, [Outcome(r.id, "queued", refund=1) for r in rows], utcnow(), digest_id)
     except DBAPIError:
         log.warning("could not hand back claimed deliveries; their lease will")
 
@@ -249,13 +253,12 @@ def _count(report: BatchReport, outcomes: list[Outcome]) -> None:
         report.sent += outcome.status == "sent"
 
 
-def _record(database: _Database, token: str, outcomes: list[Outcome], settings: Settings) -> None:
+def _record(database: _Database, token: str, outcomes: list[Outcome], settings: Settings, digest_id: int) -> str | None:
     """Record the outcomes, waiting out a database outage: these messages already left."""
     deadline = time.monotonic() + max(600.0, 10 * settings.lease)
     while True:
         try:
-            claims.record(database.conn, token, outcomes, utcnow())
-            return
+            return claims.record(database.conn, token, outcomes, utcnow(), digest_id)
         except DBAPIError:
             if time.monotonic() > deadline:
                 raise
