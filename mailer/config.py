@@ -39,6 +39,7 @@ DEFAULTS: dict[str, object] = {
     # lease in seconds, attempts and backoff for transient failures, auto-pause, sweep period.
     "SEND_BATCH_SIZE": 500,
     "SEND_CHUNK_SIZE": 100,
+    "SEND_CONNECTIONS": 2,
     "SEND_LEASE": 60,
     "SEND_MAX_ATTEMPTS": 5,
     "SEND_RETRY_DELAY": 30,
@@ -57,6 +58,7 @@ DEFAULTS: dict[str, object] = {
 SEND_LIMITS = {
     "SEND_BATCH_SIZE": (1, 100_000),
     "SEND_CHUNK_SIZE": (1, 1_000),
+    "SEND_CONNECTIONS": (1, 16),
     "SEND_LEASE": (2, 3_600),
     "SEND_MAX_ATTEMPTS": (1, 20),
     "SEND_RETRY_DELAY": (0, 86_400),

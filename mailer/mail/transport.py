@@ -362,7 +362,7 @@ def _classify(code: int, reply: bytes | str, phase: str) -> SMTPError:
     return TransientSMTPError(code, text, phase=phase)
 
 
-_transports: dict[str, SMTPTransport] = {}
+_transports: dict[tuple[str, int], SMTPTransport] = {}
 
 
 def _forget_inherited() -> None:
@@ -375,15 +375,16 @@ def _forget_inherited() -> None:
 os.register_at_fork(after_in_child=_forget_inherited)
 
 
-def get_transport() -> SMTPTransport:
-    """This process's transport for the app's SMTP_URL (a forked worker gets its own connection).
+def get_transport(connection: int = 0) -> SMTPTransport:
+    """This process's transport number ``connection`` for the app's SMTP_URL (a forked worker gets its own).
 
+    A sender that keeps several connections open at once asks for each by its number.
     With SEND_RATE set, every send first waits for its slot under the global cap.
     """
     url = current_app.config["SMTP_URL"]
-    transport = _transports.get(url)
+    transport = _transports.get((url, connection))
     if transport is None:
-        transport = _transports[url] = SMTPTransport(SMTPSettings.from_url(url))
+        transport = _transports[(url, connection)] = SMTPTransport(SMTPSettings.from_url(url))
     rate = current_app.config.get("SEND_RATE")
     if not rate:
         transport.throttle = None

@@ -22,7 +22,7 @@ import secrets
 import socket
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parseaddr
@@ -33,7 +33,15 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from ..extensions import db
-from ..mail import MessageFactory, PermanentSMTPError, SMTPError, TransientSMTPError, get_transport, make_message_id
+from ..mail import (
+    MessageFactory,
+    PermanentSMTPError,
+    SMTPError,
+    SMTPTransport,
+    TransientSMTPError,
+    get_transport,
+    make_message_id,
+)
 from ..mail.message import parse_mailbox
 from ..models import utcnow
 from ..redis_client import best_effort, get_redis, redis_key
@@ -64,6 +72,7 @@ class Settings:
 
     batch: int
     chunk: int
+    connections: int
     lease: float
     max_attempts: int
     retry_delay: float
@@ -75,6 +84,7 @@ class Settings:
         return cls(
             batch=config["SEND_BATCH_SIZE"],
             chunk=config["SEND_CHUNK_SIZE"],
+            connections=config["SEND_CONNECTIONS"],
             lease=config["SEND_LEASE"],
             max_attempts=config["SEND_MAX_ATTEMPTS"],
             retry_delay=config["SEND_RETRY_DELAY"],
@@ -120,6 +130,7 @@ def send_batch(digest_id: int, variants: VariantSource) -> BatchReport:
         _Database(db.engine) as ahead,
         keeper.holding(report.token),
         ThreadPoolExecutor(1, thread_name_prefix="mailer-claim") as claimer,
+        ThreadPoolExecutor(settings.connections, thread_name_prefix="mailer-send") as senders,
     ):
         overlap = db.engine.dialect.name == "postgresql"
         pending: Future[claims.Chunk] | None = None
@@ -134,7 +145,8 @@ def send_batch(digest_id: int, variants: VariantSource) -> BatchReport:
 
         try:
             pending = claim(min(settings.chunk, settings.batch))
-            _send_chunks(digest_id, variants, settings, report, database, claim, pending)
+            _send_chunks(digest_id, _ChunkSender.maker(variants, digest_id, settings, senders), report, database,
+                         claim, pending)  # fmt: skip
             pending = None
         finally:
             if pending is not None:
@@ -144,14 +156,14 @@ def send_batch(digest_id: int, variants: VariantSource) -> BatchReport:
 
 def _send_chunks(
     digest_id: int,
-    variants: VariantSource,
-    settings: Settings,
+    new_sender: Callable[[], _ChunkSender],
     report: BatchReport,
     database: _Database,
     claim: Callable[[int], Future[claims.Chunk]],
     pending: Future[claims.Chunk],
 ) -> None:
     """The batch's loop: take the claimed chunk, claim the next, send, record, watch for errors about us."""
+    settings = new_sender().settings
     backoff, requeued = 0.0, False
     while True:
         chunk = pending.result()
@@ -167,7 +179,7 @@ def _send_chunks(
             claims.mark_started(database.conn, digest_id, utcnow())
         room = settings.batch - report.finished - len(chunk.rows)
         following = claim(min(settings.chunk, room)) if room > 0 else None
-        sender = _ChunkSender(variants, digest_id, settings)
+        sender = new_sender()
         outcomes = sender.send(chunk.rows)
         status = _record(database, report.token, outcomes, settings, digest_id)
         _count(report, outcomes)
@@ -284,29 +296,56 @@ def _reason(error: SMTPError) -> str:
 
 
 class _ChunkSender:
-    """Sends the messages of one claimed chunk and says what became of each."""
+    """Sends the messages of one claimed chunk over SEND_CONNECTIONS connections and says what became of each.
 
-    def __init__(self, variants: VariantSource, digest_id: int, settings: Settings) -> None:
+    Each connection has its own thread: while one waits for the server's reply, another builds
+    and writes the next message.
+    """
+
+    def __init__(self, variants: VariantSource, digest_id: int, settings: Settings, pool: Executor) -> None:
         self.variants = variants
         self.digest_id = digest_id
         self.settings = settings
-        self.transport = get_transport()
+        self.pool = pool
+        self.app = current_app._get_current_object()  # type: ignore[attr-defined]
         self.envelope_from = parseaddr(current_app.config["BOUNCE_ADDRESS"])[1]
         self.error: SMTPError | None = None
         self.bounces: list[tuple[int, str]] = []
 
+    @classmethod
+    def maker(
+        cls, variants: VariantSource, digest_id: int, settings: Settings, pool: Executor
+    ) -> Callable[[], _ChunkSender]:
+        """A factory of fresh senders for one batch."""
+        return lambda: cls(variants, digest_id, settings, pool)
+
     def send(self, rows: list[Claimed]) -> list[Outcome]:
-        """Send each row in turn; after an error about our side, release the rest untouched."""
+        """Send the rows, split over the connections; after an error about our side, release the rest."""
+        lanes = min(self.settings.connections, len(rows))
+        if lanes <= 1:
+            return self._in_turn(rows, get_transport(0))
+        for topics in {row.topics for row in rows if row.subscriber_status == "confirmed"}:
+            self.variants(self.digest_id, topics)  # rendered here, once, before the threads need it
+        transports = [get_transport(lane) for lane in range(lanes)]
+        parts = [self.pool.submit(self._in_context, rows[lane::lanes], transports[lane]) for lane in range(lanes)]
+        return [outcome for part in parts for outcome in part.result()]
+
+    def _in_context(self, rows: list[Claimed], transport: SMTPTransport) -> list[Outcome]:
+        """``_in_turn`` on a sending thread, inside the app context the links need."""
+        with self.app.app_context():
+            return self._in_turn(rows, transport)
+
+    def _in_turn(self, rows: list[Claimed], transport: SMTPTransport) -> list[Outcome]:
+        """Send each row in turn on one connection; once any lane met an error about us, release the rest."""
         outcomes = []
-        for index, row in enumerate(rows):
-            outcome = self._one(row)
-            outcomes.append(outcome)
+        for row in rows:
             if self.error is not None:
-                outcomes += [Outcome(r.id, "queued", refund=1) for r in rows[index + 1 :]]
-                break
+                outcomes.append(Outcome(row.id, "queued", refund=1))
+                continue
+            outcomes.append(self._one(row, transport))
         return outcomes
 
-    def _one(self, row: Claimed) -> Outcome:
+    def _one(self, row: Claimed, transport: SMTPTransport) -> Outcome:
         """Build and send one message."""
         if row.subscriber_status != "confirmed":
             return Outcome(row.id, "skipped")
@@ -325,7 +364,7 @@ class _ChunkSender:
             # An address no header can carry (a non-ASCII local part would need SMTPUTF8): never sendable.
             return Outcome(row.id, "failed", reply=f"not sent: {exc}")
         try:
-            self.transport.send(self.envelope_from, [recipient], data)
+            transport.send(self.envelope_from, [recipient], data)
         except PermanentSMTPError as exc:
             return self._refused(row, exc)
         except TransientSMTPError as exc:
