@@ -132,8 +132,9 @@ def test_bad_configuration_stops_the_cli_with_one_line(tmp_path: Path) -> None:
 
 def test_send_engine_settings_are_read(tmp_path: Path) -> None:
     """The SEND_* settings and SWEEP_INTERVAL come from the environment, with their defaults otherwise."""
-    given = {"SEND_BATCH_SIZE": "250", "SEND_CHUNK_SIZE": "50", "SEND_LEASE": "30", "SEND_MAX_ATTEMPTS": "3", "SEND_CONNECTIONS": "4",
-             "SEND_RETRY_DELAY": "0", "SEND_PAUSE_AFTER": "4", "SWEEP_INTERVAL": "5"}  # fmt: skip
+    given = {"SEND_BATCH_SIZE": "250", "SEND_CHUNK_SIZE": "50", "SEND_LEASE": "30", "SEND_MAX_ATTEMPTS": "3",
+             "SEND_CONNECTIONS": "4", "SEND_RETRY_DELAY": "0", "SEND_PAUSE_AFTER": "4",
+             "SWEEP_INTERVAL": "5"}  # fmt: skip
     config = load_config({**PRODUCTION, **given}, str(tmp_path))
     assert {name: config[name] for name in given} == {name: int(value) for name, value in given.items()}
     defaults = load_config(PRODUCTION, str(tmp_path))
