@@ -57,7 +57,7 @@ def digest_send(at: datetime | None, test_to: str | None) -> None:
     except DigestError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(digest.id)
-    what = f"scheduled for {at.isoformat()}" if at else f"test copy to {test_to}" if test_to else "queued"
+    what = f"scheduled for {at.isoformat()}" if at else f"test copy to {test_to}" if test_to else "sent to the workers"
     click.echo(f"digest {digest.id} {what}: {digest.subject}", err=True)
 
 
