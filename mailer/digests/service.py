@@ -9,7 +9,6 @@ engine's business.
 from __future__ import annotations
 
 from datetime import datetime
-from email.utils import parseaddr
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
@@ -17,14 +16,7 @@ from redis.exceptions import LockError
 from sqlalchemy import Integer, literal
 
 from ..extensions import db
-from ..mail import (
-    MessageFactory,
-    PermanentSMTPError,
-    TransientSMTPError,
-    dkim_from_config,
-    get_transport,
-    make_message_id,
-)
+from ..mail import MessageFactory, PermanentSMTPError, TransientSMTPError, message_factory, send_message
 from ..models import ALL_TOPICS, AuditEntry, Delivery, Digest, Subscriber, Timestamp, utcnow
 from ..redis_client import get_redis, redis_key
 from ..sending.control import doorbell
@@ -164,20 +156,7 @@ def variant_factory(digest_id: int, topics: int) -> MessageFactory:
 def _factory(digest: Digest, topics: int) -> MessageFactory:
     """Render one topic variant of ``digest`` and prepare its message factory."""
     subject, rendered = render_variant(digest, topics)
-    config = current_app.config
-    return MessageFactory(
-        rendered,
-        subject=subject,
-        sender=config["MAIL_FROM"],
-        list_id=config.get("LIST_ID"),
-        reply_to=config.get("REPLY_TO"),
-        dkim=dkim_from_config(config),
-    )
-
-
-def _envelope_sender() -> str:
-    """The bare address of BOUNCE_ADDRESS, where bounces go."""
-    return parseaddr(current_app.config["BOUNCE_ADDRESS"])[1]
+    return message_factory(rendered, subject)
 
 
 def send_test_copy(digest_id: int) -> None:
@@ -185,14 +164,9 @@ def send_test_copy(digest_id: int) -> None:
     digest = db.session.get(Digest, digest_id)
     if digest is None or not digest.is_test or digest.status != "queued":
         return
-    factory = _factory(digest, ALL_TOPICS)
     home = current_app.config["BASE_URL"] + "/"
-    message_id = make_message_id(factory.domain)
-    data = factory.build(
-        to=digest.test_to, message_id=message_id, personal={"preferences_url": home, "unsubscribe_url": home}
-    )
     try:
-        get_transport().send(_envelope_sender(), [digest.test_to], data)
+        send_message(_factory(digest, ALL_TOPICS), digest.test_to, {"preferences_url": home, "unsubscribe_url": home})
     except (PermanentSMTPError, TransientSMTPError) as exc:
         digest.status = "failed"
         db.session.add(

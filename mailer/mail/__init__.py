@@ -9,12 +9,15 @@ recipient fields. The public surface:
   per variant; ``factory.build(to=..., message_id=..., personal=..., list_unsubscribe=...)``
   returns the bytes of one recipient's message (DKIM-signed when ``dkim`` is given; see
   ``dkim_from_config``). The envelope sender is the caller's: BOUNCE_ADDRESS.
+- ``message_factory(rendered, subject)`` and ``send_message(factory, to, personal, ...)``: the one
+  path from configuration (MAIL_FROM, LIST_ID, REPLY_TO, DKIM, BOUNCE_ADDRESS) to the wire.
 - ``get_transport()``: this process's SMTP connection; ``send(envelope_from, to, data)``
   raises ``TransientSMTPError`` or ``PermanentSMTPError`` (both ``SMTPError``: ``code``,
   ``reply``, ``phase``; only ``PermanentSMTPError.recipient_refused`` is a hard bounce).
 """
 
 from .message import MessageFactory, make_message_id
+from .outbox import envelope_sender, message_factory, send_message
 from .render import RenderedEmail, personal_placeholder, render_email
 from .signing import dkim_from_config
 from .transport import (
@@ -35,8 +38,11 @@ __all__ = [
     "SMTPTransport",
     "TransientSMTPError",
     "dkim_from_config",
+    "envelope_sender",
     "get_transport",
     "make_message_id",
+    "message_factory",
     "personal_placeholder",
     "render_email",
+    "send_message",
 ]

@@ -25,7 +25,6 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from email.utils import parseaddr
 from typing import Any
 
 from flask import current_app
@@ -40,7 +39,7 @@ from ..mail import (
     SMTPTransport,
     TransientSMTPError,
     get_transport,
-    make_message_id,
+    send_message,
 )
 from ..mail.message import parse_mailbox
 from ..models import utcnow
@@ -308,7 +307,6 @@ class _ChunkSender:
         self.settings = settings
         self.pool = pool
         self.app = current_app._get_current_object()  # type: ignore[attr-defined]
-        self.envelope_from = parseaddr(current_app.config["BOUNCE_ADDRESS"])[1]
         self.error: SMTPError | None = None
         self.bounces: list[tuple[int, str]] = []
 
@@ -350,21 +348,14 @@ class _ChunkSender:
         if row.subscriber_status != "confirmed":
             return Outcome(row.id, "skipped")
         factory = self.variants(self.digest_id, row.topics)
-        message_id = make_message_id(factory.domain)
         try:
             recipient = parse_mailbox("to", row.email)[1]
             links = personal_links(row.subscriber_id, row.link_version)
-            data = factory.build(
-                to=recipient,
-                message_id=message_id,
-                personal=links,
-                list_unsubscribe=list_unsubscribe_header(links["unsubscribe_url"]),
-            )
+            unsubscribe = list_unsubscribe_header(links["unsubscribe_url"])
+            message_id = send_message(factory, recipient, links, list_unsubscribe=unsubscribe, transport=transport)
         except ValueError as exc:
             # An address no header can carry (a non-ASCII local part would need SMTPUTF8): never sendable.
             return Outcome(row.id, "failed", reply=f"not sent: {exc}")
-        try:
-            transport.send(self.envelope_from, [recipient], data)
         except PermanentSMTPError as exc:
             return self._refused(row, exc)
         except TransientSMTPError as exc:

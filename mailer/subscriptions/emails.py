@@ -7,7 +7,6 @@ DKIM-signed when DKIM is configured, sent with BOUNCE_ADDRESS as the envelope se
 
 from __future__ import annotations
 
-from email.utils import parseaddr
 from typing import Any
 
 from flask import current_app
@@ -20,24 +19,16 @@ from .links import confirm_url, list_unsubscribe_header, personal_links
 def _send(subscriber: Subscriber, template: str, subject: str, context: dict[str, Any]) -> None:
     """Render ``template`` for ``subscriber`` and send it; raise the transport's SMTP errors."""
     config = current_app.config
-    archive_url = config["BASE_URL"] + "/archive/"
-    rendered = mail.render_email(template, org_name=config["ORG_NAME"], archive_url=archive_url, **context)
-    factory = mail.MessageFactory(
-        rendered,
-        subject=subject,
-        sender=config["MAIL_FROM"],
-        list_id=config.get("LIST_ID"),
-        reply_to=config.get("REPLY_TO"),
-        dkim=mail.dkim_from_config(config),
+    rendered = mail.render_email(
+        template, org_name=config["ORG_NAME"], archive_url=config["BASE_URL"] + "/archive/", **context
     )
     links = personal_links(subscriber.id, subscriber.link_version)
-    data = factory.build(
-        to=subscriber.email,
-        message_id=mail.make_message_id(factory.domain),
-        personal=links,
+    mail.send_message(
+        mail.message_factory(rendered, subject),
+        subscriber.email,
+        links,
         list_unsubscribe=list_unsubscribe_header(links["unsubscribe_url"]),
     )
-    mail.get_transport().send(parseaddr(config["BOUNCE_ADDRESS"])[1], [subscriber.email], data)
 
 
 def send_confirmation(subscriber: Subscriber) -> None:
