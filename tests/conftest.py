@@ -26,6 +26,7 @@ from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from flask_migrate import upgrade
+from werkzeug.test import TestResponse
 
 from mailer import create_app
 from mailer.extensions import db, limiter
@@ -310,3 +311,41 @@ def wait_until(predicate: Callable[[], object], timeout: float = 15.0, interval:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(interval)
+
+
+#: The password of every staff account the tests create.
+STAFF_PASSWORD = "correct horse battery"
+
+
+class AuthActions:
+    """Staff accounts signed in and out through the console's real forms (flaskr's ``auth`` fixture)."""
+
+    def __init__(self, app: Flask, client: FlaskClient) -> None:
+        self.app = app
+        self.client = client
+
+    def create(self, email: str = "editor@example.org", role: str = "editor") -> None:
+        """Create a staff account with the shared password."""
+        from mailer.staff.service import create_staff
+
+        with self.app.app_context():
+            create_staff(email, STAFF_PASSWORD, role=role)
+
+    def login(self, email: str = "editor@example.org", role: str | None = "editor") -> FlaskClient:
+        """Sign ``email`` in (creating the account first unless ``role`` is None); return the client."""
+        if role is not None:
+            self.create(email, role)
+        token = csrf_token(self.client.get("/staff/login").get_data(as_text=True))
+        self.client.post("/staff/login", data={"csrf_token": token, "email": email, "password": STAFF_PASSWORD})
+        return self.client
+
+    def post(self, path: str, data: dict[str, str] | None = None) -> TestResponse:
+        """POST a console form with the session's CSRF token."""
+        token = csrf_token(self.client.get("/staff/").get_data(as_text=True))
+        return self.client.post(path, data={"csrf_token": token, **(data or {})})
+
+
+@pytest.fixture
+def auth(app: Flask, client: FlaskClient) -> AuthActions:
+    """Sign staff in and post console forms as them."""
+    return AuthActions(app, client)

@@ -8,29 +8,17 @@ from flask.testing import FlaskClient
 
 from mailer.extensions import db
 from mailer.models import AuditEntry, Meeting, NewsItem
-from mailer.staff.service import create_staff
-from tests.conftest import csrf_token
+from tests.conftest import AuthActions
 
-PASSWORD = "correct horse battery"
 MEETING = {"slug": "smewg-59", "title": "59th SMEWG Meeting", "kind": "working-group", "number": "59",
            "start_date": "2025-02-24", "end_date": "2025-02-25", "city": "Incheon", "economy": "Korea",
            "status": "upcoming", "summary": "First meeting of 2025.", "link": "https://www.apec.org/"}  # fmt: skip
 
 
 @pytest.fixture
-def staff(app: Flask, client: FlaskClient) -> FlaskClient:
+def staff(auth: AuthActions) -> FlaskClient:
     """A signed-in editor."""
-    with app.app_context():
-        create_staff("editor@example.org", PASSWORD)
-    token = csrf_token(client.get("/staff/login").get_data(as_text=True))
-    client.post("/staff/login", data={"csrf_token": token, "email": "editor@example.org", "password": PASSWORD})
-    return client
-
-
-def _post(client: FlaskClient, path: str, data: dict[str, str]) -> object:
-    """Post a content form with the session's CSRF token."""
-    token = csrf_token(client.get("/staff/").get_data(as_text=True))
-    return client.post(path, data={"csrf_token": token, **data})
+    return auth.login()
 
 
 def _meetings(app: Flask) -> list[tuple[str, str, int | None]]:
@@ -45,14 +33,14 @@ def test_pages_need_sign_in(client: FlaskClient) -> None:
         assert client.get(path).status_code == 302
 
 
-def test_add_then_edit_a_meeting(app: Flask, staff: FlaskClient) -> None:
+def test_add_then_edit_a_meeting(app: Flask, staff: FlaskClient, auth: AuthActions) -> None:
     """A new meeting is saved and listed; an edit updates it (slug kept) and both are audited."""
-    response = _post(staff, "/staff/content/meetings/new", MEETING)
+    response = auth.post("/staff/content/meetings/new", MEETING)
     assert response.status_code == 303
     assert "59th SMEWG Meeting" in staff.get("/staff/content/").get_data(as_text=True)
     form = staff.get("/staff/content/meetings/smewg-59").get_data(as_text=True)
     assert 'value="Incheon"' in form and 'value="2025-02-24"' in form
-    edited = _post(staff, "/staff/content/meetings/smewg-59", {**MEETING, "slug": "hijack", "title": "59th SMEWG"})
+    edited = auth.post("/staff/content/meetings/smewg-59", {**MEETING, "slug": "hijack", "title": "59th SMEWG"})
     assert edited.status_code == 303
     assert _meetings(app) == [("smewg-59", "59th SMEWG", 59)]
     with app.app_context():
@@ -60,10 +48,10 @@ def test_add_then_edit_a_meeting(app: Flask, staff: FlaskClient) -> None:
     assert actions.count(("content.edit", "editor@example.org")) == 2
 
 
-def test_add_news_shows_in_the_next_digest(app: Flask, staff: FlaskClient) -> None:
+def test_add_news_shows_in_the_next_digest(app: Flask, staff: FlaskClient, auth: AuthActions) -> None:
     """A news item added in the console is in the next digest's preview."""
     data = {"slug": "new-projects", "title": "Four new projects", "published_on": "2025-01-10", "body": "Endorsed."}
-    assert _post(staff, "/staff/content/news/new", data).status_code == 303
+    assert auth.post("/staff/content/news/new", data).status_code == 303
     assert "Four new projects" in staff.get("/staff/digests/next").get_data(as_text=True)
     with app.app_context():
         assert db.session.execute(db.select(NewsItem.body)).scalar() == "Endorsed."
@@ -87,29 +75,29 @@ def test_add_news_shows_in_the_next_digest(app: Flask, staff: FlaskClient) -> No
     ],
 )
 def test_bad_input_is_a_form_error_and_saves_nothing(
-    app: Flask, staff: FlaskClient, changes: dict[str, str], field: str, message: str
+    app: Flask, staff: FlaskClient, changes: dict[str, str], field: str, message: str, auth: AuthActions
 ) -> None:
     """Malformed, injected and oversized values answer 400 with the field's problem; nothing is saved."""
-    response = _post(staff, "/staff/content/meetings/new", {**MEETING, **changes})
+    response = auth.post("/staff/content/meetings/new", {**MEETING, **changes})
     assert response.status_code == 400
     page = response.get_data(as_text=True)
     assert f'id="{field}-error"' in page and message in page
     assert _meetings(app) == []
 
 
-def test_new_item_cannot_take_an_existing_slug(app: Flask, staff: FlaskClient) -> None:
+def test_new_item_cannot_take_an_existing_slug(app: Flask, staff: FlaskClient, auth: AuthActions) -> None:
     """Adding with a slug in use is refused rather than overwriting the other item."""
-    _post(staff, "/staff/content/meetings/new", MEETING)
-    response = _post(staff, "/staff/content/meetings/new", {**MEETING, "title": "Another"})
+    auth.post("/staff/content/meetings/new", MEETING)
+    response = auth.post("/staff/content/meetings/new", {**MEETING, "title": "Another"})
     assert response.status_code == 400 and "is already used" in response.get_data(as_text=True)
     assert _meetings(app) == [("smewg-59", "59th SMEWG Meeting", 59)]
 
 
-def test_unknown_section_or_item_is_404(staff: FlaskClient) -> None:
+def test_unknown_section_or_item_is_404(staff: FlaskClient, auth: AuthActions) -> None:
     """Made-up sections and slugs answer 404, on GET and POST."""
     for path in ("/staff/content/parties/new", "/staff/content/meetings/nope", "/staff/content/x/" + "y" * 5000):
         assert staff.get(path).status_code == 404
-    assert _post(staff, "/staff/content/parties/new", MEETING).status_code == 404
+    assert auth.post("/staff/content/parties/new", MEETING).status_code == 404
 
 
 def test_post_without_csrf_token_is_refused(app: Flask, staff: FlaskClient) -> None:

@@ -15,10 +15,8 @@ from mailer.digests import service
 from mailer.extensions import db
 from mailer.models import ALL_TOPICS, AuditEntry, Delivery, Digest, Subscriber
 from mailer.sending import engine
-from mailer.staff.service import create_staff
-from tests.conftest import CaughtMail, csrf_token, wait_until
+from tests.conftest import AuthActions, CaughtMail, csrf_token, wait_until
 
-PASSWORD = "correct horse battery"
 CONTENT = {
     "meetings": [{"slug": "smewg-58", "title": "58th SMEWG Meeting", "kind": "working-group",
                   "start_date": "2024-03-04", "city": "Lima", "economy": "Peru", "status": "held"}],
@@ -27,17 +25,14 @@ CONTENT = {
 
 
 @pytest.fixture
-def staff(app: Flask, client: FlaskClient) -> FlaskClient:
+def staff(app: Flask, auth: AuthActions) -> FlaskClient:
     """A signed-in editor, with new content and two confirmed subscribers."""
     with app.app_context():
-        create_staff("editor@example.org", PASSWORD)
         import_text(json.dumps(CONTENT))
         db.session.add_all([Subscriber(email=f"{n}@example.org", topics=ALL_TOPICS, status="confirmed")
                             for n in ("ana", "ben")])  # fmt: skip
         db.session.commit()
-    token = csrf_token(client.get("/staff/login").get_data(as_text=True))
-    client.post("/staff/login", data={"csrf_token": token, "email": "editor@example.org", "password": PASSWORD})
-    return client
+    return auth.login()
 
 
 def _token(client: FlaskClient) -> str:

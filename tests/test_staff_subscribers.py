@@ -11,24 +11,17 @@ from flask.testing import FlaskClient
 
 from mailer.extensions import db
 from mailer.models import AuditEntry, SubscriberStatus
-from mailer.staff.service import create_staff
-from tests.conftest import csrf_token
+from tests.conftest import AuthActions, csrf_token
 from tests.subscribing import add_subscriber, events, subscriber
-
-PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def staff(app: Flask, client: FlaskClient) -> FlaskClient:
+def staff(app: Flask, auth: AuthActions) -> FlaskClient:
     """A signed-in editor and three subscribers."""
-    with app.app_context():
-        create_staff("editor@example.org", PASSWORD)
     add_subscriber(app, "ana@example.org", SubscriberStatus.CONFIRMED)
     add_subscriber(app, "anabel_x@example.net", SubscriberStatus.PENDING)
     add_subscriber(app, "ben@example.org", SubscriberStatus.UNSUBSCRIBED)
-    token = csrf_token(client.get("/staff/login").get_data(as_text=True))
-    client.post("/staff/login", data={"csrf_token": token, "email": "editor@example.org", "password": PASSWORD})
-    return client
+    return auth.login()
 
 
 def _id(app: Flask, email: str) -> int:
