@@ -25,6 +25,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         hops = app.config["PROXY_FIX_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     register_extensions(app)
+    register_security(app)
     register_blueprints(app)
     register_commands(app)
     return app
@@ -47,6 +48,13 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     init_celery(app)
     sending.init_app(app, variants=variant_factory)
+
+
+def register_security(app: Flask) -> None:
+    """Set the security headers (CSP, HSTS, framing, referrer) on every response."""
+    from . import security
+
+    security.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:

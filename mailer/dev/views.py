@@ -9,6 +9,7 @@ from email.parser import BytesParser
 
 from flask import Blueprint, Response, abort, current_app, render_template
 
+from ..security import mail_frame
 from .smtp import caught_mail_path
 
 bp = Blueprint("dev", __name__, url_prefix="/dev/mail")
@@ -56,14 +57,13 @@ def show(key: str) -> str:
 
 
 @bp.get("/<key>/html")
+@mail_frame
 def html(key: str) -> Response:
     """The HTML part alone, served with a policy that runs no script."""
     part = _load(key).get_body(preferencelist=("html",))
     if part is None:
         abort(404)
-    response = Response(part.get_content(), mimetype="text/html")
-    response.headers["Content-Security-Policy"] = "default-src 'none'; img-src * data:; style-src 'unsafe-inline'"
-    return response
+    return Response(part.get_content(), mimetype="text/html")
 
 
 @bp.get("/<key>/raw")
