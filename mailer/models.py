@@ -221,7 +221,20 @@ class NewsItem(ContentMixin, db.Model):
     body: Mapped[str] = mapped_column(Text)
 
 
-DIGEST_STATUSES = ("scheduled", "preparing", "queued", "sending", "paused", "sent", "failed", "cancelled")
+class DigestStatus(enum.StrEnum):
+    """Where a digest stands: scheduled or preparing, going out (queued, sending, paused), then done."""
+
+    SCHEDULED = "scheduled"
+    PREPARING = "preparing"
+    QUEUED = "queued"
+    SENDING = "sending"
+    PAUSED = "paused"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+DIGEST_STATUSES = tuple(s.value for s in DigestStatus)
 
 
 class Digest(db.Model):
@@ -252,7 +265,19 @@ class Digest(db.Model):
     deliveries: Mapped[list[Delivery]] = relationship(back_populates="digest")
 
 
-DELIVERY_STATUSES = ("queued", "sending", "sent", "failed", "bounced", "skipped", "cancelled")
+class DeliveryStatus(enum.StrEnum):
+    """Where one delivery stands: queued, claimed by a sender (sending), then its outcome."""
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    BOUNCED = "bounced"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+
+DELIVERY_STATUSES = tuple(s.value for s in DeliveryStatus)
 
 
 class Delivery(db.Model):

@@ -8,7 +8,7 @@ import click
 from flask.cli import AppGroup
 
 from ..extensions import db
-from ..models import ALL_TOPICS, DELIVERY_STATUSES, Digest, Topic
+from ..models import ALL_TOPICS, DELIVERY_STATUSES, Digest, DigestStatus, Topic
 from ..sending import control
 from .compose import preview
 from .service import MAX_ID, DigestError, create_digest, delivery_counts
@@ -68,7 +68,7 @@ def digest_status(digest_id: int) -> None:
     digest = db.session.get(Digest, digest_id)
     if digest is None:
         raise click.ClickException(f"no digest {digest_id}")
-    status = f"paused ({digest.paused_reason})" if digest.status == "paused" else digest.status
+    status = f"paused ({digest.paused_reason})" if digest.status == DigestStatus.PAUSED else digest.status
     click.echo(f"digest {digest.id}: {status}{' (test to ' + digest.test_to + ')' if digest.is_test else ''}")
     counts = delivery_counts(digest_id)
     for name in DELIVERY_STATUSES:

@@ -12,13 +12,20 @@ from ..content.calendar import calendar_url
 from ..content.service import changed_content
 from ..extensions import db
 from ..mail import RenderedEmail, personal_placeholder, render_email
-from ..models import ALL_TOPICS, Digest, Topic, utcnow
+from ..models import ALL_TOPICS, Digest, DigestStatus, Topic, utcnow
 from ..tokens import make_token
 
 #: Digests that claim their content: the next one starts where the latest of these ends, so a
 #: second "send" while one is still going out holds nothing instead of the same items again.
 #: A paused digest keeps its claim (it may resume); cancelling one gives its content back.
-CLAIMING_STATUSES = ("scheduled", "preparing", "queued", "sending", "paused", "sent")
+CLAIMING_STATUSES = (
+    DigestStatus.SCHEDULED,
+    DigestStatus.PREPARING,
+    DigestStatus.QUEUED,
+    DigestStatus.SENDING,
+    DigestStatus.PAUSED,
+    DigestStatus.SENT,
+)
 HEADINGS = {"meetings": "Meetings", "projects": "Projects", "news": "News"}
 NOUNS = {"meetings": ("meeting", "meetings"), "projects": ("project", "projects"), "news": ("news item", "news items")}
 

@@ -17,7 +17,17 @@ from sqlalchemy import Integer, literal
 
 from ..extensions import db
 from ..mail import MessageFactory, PermanentSMTPError, TransientSMTPError, message_factory, send_message
-from ..models import ALL_TOPICS, AuditEntry, Delivery, Digest, Subscriber, Timestamp, utcnow
+from ..models import (
+    ALL_TOPICS,
+    AuditEntry,
+    Delivery,
+    DeliveryStatus,
+    Digest,
+    DigestStatus,
+    Subscriber,
+    Timestamp,
+    utcnow,
+)
 from ..redis_client import get_redis, redis_key
 from ..sending.control import doorbell
 from .compose import compose_next, render_variant, subject_for
@@ -65,7 +75,7 @@ def _create_committed(at: datetime | None, address: str | None, actor: str) -> D
         raise DigestError(f"nothing new {since}: there is no digest to send")
     digest = Digest(
         subject=subject_for(next_digest.content, ALL_TOPICS, now),
-        status="scheduled" if at else "queued" if address else "preparing",
+        status=DigestStatus.SCHEDULED if at else DigestStatus.QUEUED if address else DigestStatus.PREPARING,
         is_test=address is not None,
         test_to=address,
         since=next_digest.since,
@@ -111,7 +121,7 @@ def _snapshot_deliveries(digest: Digest) -> int:
         Subscriber.id,
         Subscriber.email,
         variant,
-        literal("queued"),
+        literal(DeliveryStatus.QUEUED),
         literal(0, Integer),
         literal(utcnow(), Timestamp),
     ).where(Subscriber.status == "confirmed", variant != 0)
@@ -128,18 +138,24 @@ def release_due(now: datetime | None = None) -> dict[int, int]:
     there and then (and still claims its content).
     """
     now = now or utcnow()
-    due = (Digest.status == "preparing") | ((Digest.status == "scheduled") & (Digest.scheduled_at <= now))
+    due = (Digest.status == DigestStatus.PREPARING) | (
+        (Digest.status == DigestStatus.SCHEDULED) & (Digest.scheduled_at <= now)
+    )
     released = {}
     for digest_id in db.session.execute(db.select(Digest.id).where(due).order_by(Digest.id)).scalars().all():
         # Only the process whose UPDATE moves the row on releases it (a second one waits, then finds nothing).
-        claimed = db.session.execute(db.update(Digest).where(Digest.id == digest_id, due).values(status="queued"))
+        claimed = db.session.execute(
+            db.update(Digest).where(Digest.id == digest_id, due).values(status=DigestStatus.QUEUED)
+        )
         if claimed.rowcount == 1:
             deliveries = _snapshot_deliveries(db.session.get(Digest, digest_id))
             if deliveries:
                 released[digest_id] = deliveries
             else:
                 db.session.execute(
-                    db.update(Digest).where(Digest.id == digest_id).values(status="sent", started_at=now, sent_at=now)
+                    db.update(Digest)
+                    .where(Digest.id == digest_id)
+                    .values(status=DigestStatus.SENT, started_at=now, sent_at=now)
                 )
         db.session.commit()
     return released
@@ -162,13 +178,13 @@ def _factory(digest: Digest, topics: int) -> MessageFactory:
 def send_test_copy(digest_id: int) -> None:
     """Send a test digest's single copy to its test address; personal links point to the home page."""
     digest = db.session.get(Digest, digest_id)
-    if digest is None or not digest.is_test or digest.status != "queued":
+    if digest is None or not digest.is_test or digest.status != DigestStatus.QUEUED:
         return
     home = current_app.config["BASE_URL"] + "/"
     try:
         send_message(_factory(digest, ALL_TOPICS), digest.test_to, {"preferences_url": home, "unsubscribe_url": home})
     except (PermanentSMTPError, TransientSMTPError) as exc:
-        digest.status = "failed"
+        digest.status = DigestStatus.FAILED
         db.session.add(
             AuditEntry(
                 actor="worker",
@@ -178,7 +194,7 @@ def send_test_copy(digest_id: int) -> None:
             )
         )
     else:
-        digest.status, digest.sent_at = "sent", utcnow()
+        digest.status, digest.sent_at = DigestStatus.SENT, utcnow()
     db.session.commit()
 
 
@@ -192,7 +208,7 @@ def delivery_counts(digest_id: int) -> dict[str, int]:
 
 def sent_digests(limit: int = 50) -> list[Digest]:
     """The public archive: sent, non-test digests, newest first."""
-    query = db.select(Digest).where(Digest.status == "sent", Digest.is_test.is_(False))
+    query = db.select(Digest).where(Digest.status == DigestStatus.SENT, Digest.is_test.is_(False))
     return list(db.session.execute(query.order_by(Digest.sent_at.desc(), Digest.id.desc()).limit(limit)).scalars())
 
 
@@ -202,9 +218,13 @@ def archived_digest(digest_id: int, token_holder: bool) -> Digest | None:
     if digest is None:
         return None
     # Anything that may have reached someone's inbox, where its "view in browser" link points here.
-    reached = digest.status in ("preparing", "queued", "sending", "paused", "sent") or (
-        digest.status == "cancelled" and digest.started_at is not None
-    )
+    reached = digest.status in (
+        DigestStatus.PREPARING,
+        DigestStatus.QUEUED,
+        DigestStatus.SENDING,
+        DigestStatus.PAUSED,
+        DigestStatus.SENT,
+    ) or (digest.status == DigestStatus.CANCELLED and digest.started_at is not None)
     if token_holder or (not digest.is_test and reached):
         return digest
     return None

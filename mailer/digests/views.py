@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, current_app, render_template, request
 
+from ..extensions import limiter
+from ..main.views import public_page
 from ..tokens import TokenInvalid, read_token
 from .compose import sections
 from .feed import atom_feed
@@ -13,8 +15,14 @@ bp = Blueprint("archive", __name__, url_prefix="/archive")
 
 
 @bp.get("/")
-def index() -> str:
+@limiter.exempt  # see main.views.home
+def index() -> Response:
     """The sent digests, newest first."""
+    return public_page("archive", _render_index)
+
+
+def _render_index() -> str:
+    """The archive page from the database."""
     return render_template("archive/index.html", digests=sent_digests(), org_name=current_app.config["ORG_NAME"])
 
 
@@ -28,10 +36,15 @@ def show(digest_id: int) -> str:
 
 
 @bp.get("/feed.atom")
+@limiter.exempt  # see main.views.home
 def feed() -> Response:
     """The archive as an Atom feed."""
-    body = atom_feed(sent_digests(limit=20), current_app.config["BASE_URL"], current_app.config["ORG_NAME"])
-    return Response(body, mimetype="application/atom+xml")
+    return public_page("archive-feed", _render_feed, mimetype="application/atom+xml")
+
+
+def _render_feed() -> bytes:
+    """The feed document from the database."""
+    return atom_feed(sent_digests(limit=20), current_app.config["BASE_URL"], current_app.config["ORG_NAME"])
 
 
 def _holds_token(digest_id: int, token: str | None) -> bool:

@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection, Integer, Text, bindparam, case, text
 
 from ..extensions import db
-from ..models import Delivery, Digest, Subscriber, Timestamp
+from ..models import Delivery, DeliveryStatus, Digest, DigestStatus, Subscriber, Timestamp
 
 #: Digest statuses in which deliveries may be claimed.
-ACTIVE = ("queued", "sending")
+ACTIVE = (DigestStatus.QUEUED, DigestStatus.SENDING)
 
 
 @dataclass(frozen=True)
@@ -93,13 +93,15 @@ def claim(conn: Connection, digest_id: int, token: str, size: int, now: datetime
         db.select(Delivery.id)
         .where(
             Delivery.digest_id == digest_id,
-            Delivery.status == "queued",
+            Delivery.status == DeliveryStatus.QUEUED,
             (Delivery.next_attempt_at.is_(None)) | (Delivery.next_attempt_at <= now),
         )
         .order_by(Delivery.id)
         .limit(size)
     )
-    claiming = dict(status="sending", claimed_by=token, claimed_at=now, attempts=Delivery.attempts + 1, updated_at=now)
+    claiming = dict(
+        status=DeliveryStatus.SENDING, claimed_by=token, claimed_at=now, attempts=Delivery.attempts + 1, updated_at=now
+    )
     delivery_columns = (Delivery.id, Delivery.subscriber_id, Delivery.email, Delivery.topics, Delivery.attempts)
     # SQLite: writers take turns on the whole database, so the claim needs no row locks; the
     # subscribers' status and link version come in a second statement (RETURNING cannot join).
@@ -141,7 +143,7 @@ def record(conn: Connection, token: str, outcomes: list[Outcome], now: datetime,
             Delivery.id == bindparam("oid"),
             Delivery.claimed_by == token,
             # No IN (...) here: expanding parameters cannot go into an executemany.
-            (Delivery.status == "sending") | (Delivery.status == "queued"),
+            (Delivery.status == DeliveryStatus.SENDING) | (Delivery.status == DeliveryStatus.QUEUED),
         )
         .values(
             status=bindparam("ostatus"),
@@ -216,33 +218,33 @@ def renew(conn: Connection, tokens: list[str], now: datetime) -> int:
         return 0
     return conn.execute(
         db.update(Delivery)
-        .where(Delivery.claimed_by.in_(tokens), Delivery.status == "sending")
+        .where(Delivery.claimed_by.in_(tokens), Delivery.status == DeliveryStatus.SENDING)
         .values(claimed_at=now, updated_at=now)
     ).rowcount
 
 
 def expire_leases(conn: Connection, lease: float, max_attempts: int, now: datetime) -> int:
     """Rows whose sender stopped renewing: back to the queue, or failed once out of attempts."""
-    expired = (Delivery.status == "sending") & (Delivery.claimed_at < now - timedelta(seconds=lease))
+    expired = (Delivery.status == DeliveryStatus.SENDING) & (Delivery.claimed_at < now - timedelta(seconds=lease))
     gave_up = conn.execute(
         db.update(Delivery)
         .where(expired, Delivery.attempts >= max_attempts)
-        .values(status="failed", last_smtp_reply="not sent: the sending worker was lost on every attempt",
+        .values(status=DeliveryStatus.FAILED, last_smtp_reply="not sent: the sending worker was lost on every attempt",
                 updated_at=now)
     ).rowcount  # fmt: skip
     back = conn.execute(
-        db.update(Delivery).where(expired).values(status="queued", next_attempt_at=None, updated_at=now)
+        db.update(Delivery).where(expired).values(status=DeliveryStatus.QUEUED, next_attempt_at=None, updated_at=now)
     ).rowcount
     return gave_up + back
 
 
 def cancel_leftovers(conn: Connection, now: datetime) -> int:
     """Queued rows of cancelled digests (a retry written after the cancel) become cancelled."""
-    cancelled = db.select(Digest.id).where(Digest.status == "cancelled")
+    cancelled = db.select(Digest.id).where(Digest.status == DigestStatus.CANCELLED)
     return conn.execute(
         db.update(Delivery)
-        .where(Delivery.status == "queued", Delivery.digest_id.in_(cancelled.scalar_subquery()))
-        .values(status="cancelled", updated_at=now)
+        .where(Delivery.status == DeliveryStatus.QUEUED, Delivery.digest_id.in_(cancelled.scalar_subquery()))
+        .values(status=DeliveryStatus.CANCELLED, updated_at=now)
     ).rowcount
 
 
@@ -253,7 +255,7 @@ def claimable(conn: Connection, digest_id: int, now: datetime) -> int:
         .select_from(Delivery)
         .where(
             Delivery.digest_id == digest_id,
-            Delivery.status == "queued",
+            Delivery.status == DeliveryStatus.QUEUED,
             (Delivery.next_attempt_at.is_(None)) | (Delivery.next_attempt_at <= now),
         )
     ).scalar_one()
@@ -261,11 +263,13 @@ def claimable(conn: Connection, digest_id: int, now: datetime) -> int:
 
 def finish_if_done(conn: Connection, digest_id: int, now: datetime) -> bool:
     """Mark an active digest sent when none of its deliveries is queued or sending; True if this call did."""
-    pending = db.select(Delivery.id).where(Delivery.digest_id == digest_id, Delivery.status.in_(("queued", "sending")))
+    pending = db.select(Delivery.id).where(
+        Delivery.digest_id == digest_id, Delivery.status.in_((DeliveryStatus.QUEUED, DeliveryStatus.SENDING))
+    )
     done = conn.execute(
         db.update(Digest)
         .where(Digest.id == digest_id, Digest.status.in_(ACTIVE), ~pending.exists())
-        .values(status="sent", sent_at=now)
+        .values(status=DigestStatus.SENT, sent_at=now)
     )
     return done.rowcount == 1
 
@@ -274,8 +278,8 @@ def mark_started(conn: Connection, digest_id: int, now: datetime) -> None:
     """A queued digest whose first delivery was claimed is now sending."""
     conn.execute(
         db.update(Digest)
-        .where(Digest.id == digest_id, Digest.status == "queued")
-        .values(status="sending", started_at=now)
+        .where(Digest.id == digest_id, Digest.status == DigestStatus.QUEUED)
+        .values(status=DigestStatus.SENDING, started_at=now)
     )
 
 
@@ -285,7 +289,7 @@ def add_sender_error(conn: Connection, digest_id: int, reason: str, pause_after:
     paused = conn.execute(
         db.update(Digest)
         .where(Digest.id == digest_id, Digest.status.in_(ACTIVE), Digest.sender_errors >= pause_after)
-        .values(status="paused", paused_reason=reason[:1000])
+        .values(status=DigestStatus.PAUSED, paused_reason=reason[:1000])
     )
     return paused.rowcount == 1
 

@@ -16,7 +16,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
 from ..extensions import db
-from ..models import AuditEntry, Delivery, Digest, utcnow
+from ..models import AuditEntry, Delivery, DeliveryStatus, Digest, DigestStatus, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +67,8 @@ def pause(digest_id: int, actor: str) -> None:
     digest = _digest(digest_id)
     changed = db.session.execute(
         db.update(Digest)
-        .where(Digest.id == digest.id, Digest.status.in_(("queued", "sending")))
-        .values(status="paused", paused_reason=f"paused by {actor}")
+        .where(Digest.id == digest.id, Digest.status.in_((DigestStatus.QUEUED, DigestStatus.SENDING)))
+        .values(status=DigestStatus.PAUSED, paused_reason=f"paused by {actor}")
     )
     if changed.rowcount != 1:
         db.session.rollback()
@@ -82,9 +82,9 @@ def resume(digest_id: int, actor: str) -> int:
     digest = _digest(digest_id)
     changed = db.session.execute(
         db.update(Digest)
-        .where(Digest.id == digest.id, Digest.status == "paused")
+        .where(Digest.id == digest.id, Digest.status == DigestStatus.PAUSED)
         .values(
-            status=db.case((Digest.started_at.is_(None), "queued"), else_="sending"),
+            status=db.case((Digest.started_at.is_(None), DigestStatus.QUEUED), else_=DigestStatus.SENDING),
             paused_reason=None,
             sender_errors=0,
         )
@@ -94,7 +94,7 @@ def resume(digest_id: int, actor: str) -> int:
         raise SendingError(f"digest {digest_id} is {digest.status}: only a paused digest can be resumed")
     _audit(actor, "digest.resume", digest_id)
     db.session.commit()
-    return ring(digest_id, _count(digest_id, "queued"))
+    return ring(digest_id, _count(digest_id, DeliveryStatus.QUEUED))
 
 
 def cancel(digest_id: int, actor: str) -> int:
@@ -105,16 +105,27 @@ def cancel(digest_id: int, actor: str) -> int:
     digest = _digest(digest_id)
     changed = db.session.execute(
         db.update(Digest)
-        .where(Digest.id == digest.id, Digest.status.in_(("scheduled", "preparing", "queued", "sending", "paused")))
-        .values(status="cancelled")
+        .where(
+            Digest.id == digest.id,
+            Digest.status.in_(
+                (
+                    DigestStatus.SCHEDULED,
+                    DigestStatus.PREPARING,
+                    DigestStatus.QUEUED,
+                    DigestStatus.SENDING,
+                    DigestStatus.PAUSED,
+                )
+            ),
+        )
+        .values(status=DigestStatus.CANCELLED)
     )
     if changed.rowcount != 1:
         db.session.rollback()
         raise SendingError(f"digest {digest_id} is {digest.status}: it can no longer be cancelled")
     stopped = db.session.execute(
         db.update(Delivery)
-        .where(Delivery.digest_id == digest_id, Delivery.status == "queued")
-        .values(status="cancelled", updated_at=utcnow())
+        .where(Delivery.digest_id == digest_id, Delivery.status == DeliveryStatus.QUEUED)
+        .values(status=DeliveryStatus.CANCELLED, updated_at=utcnow())
     ).rowcount
     _audit(actor, "digest.cancel", digest_id, {"deliveries_cancelled": stopped})
     db.session.commit()
@@ -124,24 +135,26 @@ def cancel(digest_id: int, actor: str) -> int:
 def retry_failed(digest_id: int, actor: str) -> int:
     """Queue the digest's failed deliveries again with fresh attempts; return how many."""
     digest = _digest(digest_id)
-    if digest.is_test or digest.status in ("scheduled", "preparing", "cancelled"):
+    if digest.is_test or digest.status in (DigestStatus.SCHEDULED, DigestStatus.PREPARING, DigestStatus.CANCELLED):
         raise SendingError(
             f"digest {digest_id} is {'a test copy' if digest.is_test else digest.status}: nothing to retry"
         )
     again = db.session.execute(
         db.update(Delivery)
-        .where(Delivery.digest_id == digest_id, Delivery.status == "failed")
-        .values(status="queued", attempts=0, next_attempt_at=None, updated_at=utcnow())
+        .where(Delivery.digest_id == digest_id, Delivery.status == DeliveryStatus.FAILED)
+        .values(status=DeliveryStatus.QUEUED, attempts=0, next_attempt_at=None, updated_at=utcnow())
     ).rowcount
     if not again:
         db.session.rollback()
         raise SendingError(f"digest {digest_id} has no failed deliveries")
     db.session.execute(
-        db.update(Digest).where(Digest.id == digest_id, Digest.status.in_(("sent", "failed"))).values(status="sending")
+        db.update(Digest)
+        .where(Digest.id == digest_id, Digest.status.in_((DigestStatus.SENT, DigestStatus.FAILED)))
+        .values(status=DigestStatus.SENDING)
     )
     _audit(actor, "digest.retry_failed", digest_id, {"deliveries": again})
     db.session.commit()
-    if db.session.get(Digest, digest_id).status != "paused":
+    if db.session.get(Digest, digest_id).status != DigestStatus.PAUSED:
         ring(digest_id, again)
     return again
 

@@ -42,7 +42,7 @@ from ..mail import (
     send_message,
 )
 from ..mail.message import parse_mailbox
-from ..models import utcnow
+from ..models import DeliveryStatus, DigestStatus, utcnow
 from ..redis_client import best_effort, get_redis, redis_key
 from ..subscriptions.links import list_unsubscribe_header, personal_links
 from ..subscriptions.service import record_hard_bounce
@@ -174,7 +174,7 @@ def _send_chunks(
                 database.conn, digest_id, utcnow()
             )
             return
-        if chunk.digest_status == "queued":
+        if chunk.digest_status == DigestStatus.QUEUED:
             claims.mark_started(database.conn, digest_id, utcnow())
         room = settings.batch - report.finished - len(chunk.rows)
         following = claim(min(settings.chunk, room)) if room > 0 else None
@@ -182,7 +182,7 @@ def _send_chunks(
         outcomes = sender.send(chunk.rows)
         status = _record(database, report.token, outcomes, settings, digest_id)
         _count(report, outcomes)
-        requeued = any(o.status == "queued" for o in outcomes)
+        requeued = any(o.status == DeliveryStatus.QUEUED for o in outcomes)
         best_effort(lambda: get_redis().set(progress_key(digest_id), int(time.time()), ex=int(settings.lease)))
         if sender.bounces:
             _suppress(sender.bounces)
@@ -214,7 +214,9 @@ def _hand_back(database: _Database, token: str, digest_id: int, pending: Future[
     """Return a chunk claimed ahead and never sent to the queue, spending no attempt."""
     try:
         rows = pending.result().rows
-        claims.record(database.conn, token, [Outcome(r.id, "queued", refund=1) for r in rows], utcnow(), digest_id)
+        claims.record(
+            database.conn, token, [Outcome(r.id, DeliveryStatus.QUEUED, refund=1) for r in rows], utcnow(), digest_id
+        )
     except DBAPIError:
         log.warning("could not hand back claimed deliveries; their lease will")
 
@@ -259,9 +261,9 @@ def _count(report: BatchReport, outcomes: list[Outcome]) -> None:
     """Add a chunk's outcomes to the report."""
     for outcome in outcomes:
         report.outcomes[outcome.status] = report.outcomes.get(outcome.status, 0) + 1
-        if outcome.status != "queued" or not outcome.refund:
+        if outcome.status != DeliveryStatus.QUEUED or not outcome.refund:
             report.finished += 1
-        report.sent += outcome.status == "sent"
+        report.sent += outcome.status == DeliveryStatus.SENT
 
 
 def _record(database: _Database, token: str, outcomes: list[Outcome], settings: Settings, digest_id: int) -> str | None:
@@ -338,7 +340,7 @@ class _ChunkSender:
         outcomes = []
         for row in rows:
             if self.error is not None:
-                outcomes.append(Outcome(row.id, "queued", refund=1))
+                outcomes.append(Outcome(row.id, DeliveryStatus.QUEUED, refund=1))
                 continue
             outcomes.append(self._one(row, transport))
         return outcomes
@@ -346,7 +348,7 @@ class _ChunkSender:
     def _one(self, row: Claimed, transport: SMTPTransport) -> Outcome:
         """Build and send one message."""
         if row.subscriber_status != "confirmed":
-            return Outcome(row.id, "skipped")
+            return Outcome(row.id, DeliveryStatus.SKIPPED)
         factory = self.variants(self.digest_id, row.topics)
         try:
             recipient = parse_mailbox("to", row.email)[1]
@@ -355,32 +357,32 @@ class _ChunkSender:
             message_id = send_message(factory, recipient, links, list_unsubscribe=unsubscribe, transport=transport)
         except ValueError as exc:
             # An address no header can carry (a non-ASCII local part would need SMTPUTF8): never sendable.
-            return Outcome(row.id, "failed", reply=f"not sent: {exc}")
+            return Outcome(row.id, DeliveryStatus.FAILED, reply=f"not sent: {exc}")
         except PermanentSMTPError as exc:
             return self._refused(row, exc)
         except TransientSMTPError as exc:
             return self._deferred(row, exc)
-        return Outcome(row.id, "sent", message_id=message_id, sent_at=utcnow())
+        return Outcome(row.id, DeliveryStatus.SENT, message_id=message_id, sent_at=utcnow())
 
     def _refused(self, row: Claimed, exc: PermanentSMTPError) -> Outcome:
         """A 5xx: a bounce when it was the recipient, our problem when it was us, else this message failed."""
         if exc.phase in SENDER_PHASES:
             self.error = exc
-            return Outcome(row.id, "queued", exc.code, exc.reply, refund=1)
+            return Outcome(row.id, DeliveryStatus.QUEUED, exc.code, exc.reply, refund=1)
         if exc.recipient_refused:
             self.bounces.append((row.subscriber_id, f"{exc.code} {exc.reply}"))
-            return Outcome(row.id, "bounced", exc.code, exc.reply)
-        return Outcome(row.id, "failed", exc.code, exc.reply)
+            return Outcome(row.id, DeliveryStatus.BOUNCED, exc.code, exc.reply)
+        return Outcome(row.id, DeliveryStatus.FAILED, exc.code, exc.reply)
 
     def _deferred(self, row: Claimed, exc: TransientSMTPError) -> Outcome:
         """A 4xx or a lost connection: try again after a backoff, or give up after the last attempt."""
         if exc.phase in SENDER_PHASES:
             self.error = exc
-            return Outcome(row.id, "queued", exc.code, exc.reply, refund=1)
+            return Outcome(row.id, DeliveryStatus.QUEUED, exc.code, exc.reply, refund=1)
         if row.attempts >= self.settings.max_attempts:
-            return Outcome(row.id, "failed", exc.code, exc.reply)
+            return Outcome(row.id, DeliveryStatus.FAILED, exc.code, exc.reply)
         delay = self.settings.retry_delay * 2 ** (row.attempts - 1)
-        return Outcome(row.id, "queued", exc.code, exc.reply, retry_at=_later(delay))
+        return Outcome(row.id, DeliveryStatus.QUEUED, exc.code, exc.reply, retry_at=_later(delay))
 
 
 def _later(seconds: float) -> datetime:
