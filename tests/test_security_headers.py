@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from aiosmtpd.controller import Controller
 from flask import Flask, url_for
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
@@ -51,7 +53,7 @@ def production_app(
     request: pytest.FixtureRequest,
     database_url: str,
     redis_url: str,
-    smtp_server: tuple[CaughtMail, object],
+    smtp_server: tuple[CaughtMail, Controller],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Flask]:
@@ -64,7 +66,7 @@ def production_app(
         "BASE_URL": request.param,
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
-        "SMTP_URL": f"smtp://127.0.0.1:{smtp_server[1].port}",  # type: ignore[attr-defined]
+        "SMTP_URL": f"smtp://127.0.0.1:{smtp_server[1].port}",
         "MAIL_FROM": "News <news@example.org>",
     }.items():
         monkeypatch.setenv(name, value)
@@ -88,9 +90,13 @@ def _check(response: TestResponse, where: str, *, hsts: bool) -> None:
     assert headers.get("Content-Security-Policy") == (MAIL_FRAME_POLICY if framed else SITE_POLICY), where
     assert headers.get("X-Frame-Options") == ("SAMEORIGIN" if framed else "DENY"), where
     assert headers.get("X-Content-Type-Options") == "nosniff", where
+    # Every /subscriptions/ URL holds a link token in its path; archive links hold theirs in ?t=.
     token = "/subscriptions/" in where or "?t=" in where
     assert headers.get("Referrer-Policy") == ("no-referrer" if token else "strict-origin-when-cross-origin"), where
     assert headers.get("Strict-Transport-Security") == ("max-age=31536000; includeSubDomains" if hsts else None), where
+    # form-action 'self' holds only while every form of ours posts to our own origin.
+    for action in re.findall(r'<form[^>]*\saction="([^"]*)"', response.get_data(as_text=True)):
+        assert action.startswith("/") and not action.startswith("//"), f"{where}: form posts to {action}"
 
 
 def _urls(app: Flask) -> list[str]:
