@@ -13,11 +13,11 @@ from collections.abc import Iterator
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_login import current_user
-from sqlalchemy import func
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..extensions import db
-from ..models import AuditEntry, ConsentEvent, Delivery, Digest, Subscriber, Topic
+from ..models import AuditEntry, Subscriber, Topic
+from ..subscriptions.lookup import consent_log, find_by_address, recent_deliveries, subscriber_by_id
 from ..subscriptions.service import unsubscribe
 from ..subscriptions.transfer import export_rows
 from ..subscriptions.web import client_consent
@@ -34,13 +34,7 @@ def search() -> str:
     """Addresses containing the search text (case-insensitive), newest first."""
     # No address holds control characters (and PostgreSQL refuses NUL in a query parameter).
     query = "".join(c for c in request.args.get("q", "") if c >= " ").strip()[:MAX_QUERY]
-    found: list[Subscriber] = []
-    if query:
-        pattern = "%" + query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        found = list(db.session.execute(
-            db.select(Subscriber).where(func.lower(Subscriber.email).like(pattern, escape="\\"))
-            .order_by(Subscriber.id.desc()).limit(SHOWN)
-        ).scalars())  # fmt: skip
+    found = find_by_address(query, SHOWN) if query else []
     return render_template("staff/subscribers.html", query=query, found=found, shown=SHOWN)
 
 
@@ -48,16 +42,10 @@ def search() -> str:
 def show(subscriber_id: int) -> str:
     """One subscriber: status, topics, consent log and the last deliveries."""
     subscriber = _subscriber(subscriber_id)
-    events = db.session.execute(
-        db.select(ConsentEvent).where(ConsentEvent.subscriber_id == subscriber.id).order_by(ConsentEvent.id)
-    ).scalars()
-    deliveries = db.session.execute(
-        db.select(Delivery, Digest.subject).join(Digest, Digest.id == Delivery.digest_id)
-        .where(Delivery.subscriber_id == subscriber.id).order_by(Delivery.id.desc()).limit(SHOWN)
-    ).all()  # fmt: skip
+    events, deliveries = consent_log(subscriber.id), recent_deliveries(subscriber.id, SHOWN)
     return render_template(
         "staff/subscriber.html", subscriber=subscriber, topics=Topic(subscriber.topics).to_names(),
-        events=list(events), deliveries=deliveries, form=SendForm(formdata=None),
+        events=events, deliveries=deliveries, form=SendForm(formdata=None),
     )  # fmt: skip
 
 
@@ -99,7 +87,7 @@ def export() -> Response:
 
 def _subscriber(subscriber_id: int) -> Subscriber:
     """The subscriber with this id, or 404."""
-    subscriber = db.session.get(Subscriber, subscriber_id) if 0 < subscriber_id < 2**31 else None
+    subscriber = subscriber_by_id(subscriber_id)
     if subscriber is None:
         abort(404)
     return subscriber

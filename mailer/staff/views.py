@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required, login_user, logout_user
-from sqlalchemy import func
 from werkzeug.wrappers import Response
 
-from ..extensions import db, limiter
-from ..models import Delivery, Digest, Meeting, NewsItem, Project, Subscriber
+from ..extensions import limiter
 from .forms import LoginForm
+from .overview import audience, content_totals, recent_digests
 from .service import authenticate
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
@@ -43,19 +42,7 @@ def logout() -> Response:
 @login_required
 def dashboard() -> str:
     """Recent digests with their delivery counts, and how much content and audience there is."""
-    digests = list(db.session.execute(db.select(Digest).order_by(Digest.id.desc()).limit(20)).scalars())
-    counts: dict[int, dict[str, int]] = {d.id: {} for d in digests}
-    rows = db.session.execute(
-        db.select(Delivery.digest_id, Delivery.status, func.count())
-        .where(Delivery.digest_id.in_(counts))
-        .group_by(Delivery.digest_id, Delivery.status)
+    digests, counts = recent_digests()
+    return render_template(
+        "staff/dashboard.html", digests=digests, counts=counts, totals=content_totals(), audience=audience()
     )
-    for digest_id, status, count in rows:
-        counts[digest_id][status] = count
-    totals = {
-        "meetings": db.session.scalar(db.select(func.count()).select_from(Meeting)),
-        "projects": db.session.scalar(db.select(func.count()).select_from(Project)),
-        "news": db.session.scalar(db.select(func.count()).select_from(NewsItem)),
-    }
-    audience = dict(db.session.execute(db.select(Subscriber.status, func.count()).group_by(Subscriber.status)).all())
-    return render_template("staff/dashboard.html", digests=digests, counts=counts, totals=totals, audience=audience)
