@@ -20,14 +20,12 @@ from mailer.content.importer import import_text
 from mailer.extensions import db, limiter
 from mailer.models import ALL_TOPICS, Subscriber
 from mailer.security import MAIL_FRAME_POLICY, SITE_POLICY
-from mailer.staff.service import create_staff
 from mailer.subscriptions.links import confirm_url, personal_links
-from tests.conftest import CaughtMail, csrf_token
+from tests.conftest import AuthActions, CaughtMail, csrf_token
 
 # The headers depend on the URL and the configuration, not on the database.
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
-PASSWORD = "correct horse battery"
 #: A value for every path argument of the URL map (a new argument name fails the walk until added here).
 SAMPLES = {
     "digest_id": 1,
@@ -126,12 +124,10 @@ def _walk(app: Flask, client: FlaskClient, *, hsts: bool) -> set[int]:
 
 
 def _sign_in(app: Flask, client: FlaskClient) -> None:
-    """Create an editor and some content (so the digest preview exists), and sign in."""
+    """Add some content (so the digest preview exists), and sign an editor in."""
     with app.app_context():
-        create_staff("editor@example.org", PASSWORD)
         import_text(json.dumps(CONTENT))
-    token = csrf_token(client.get("/staff/login").get_data(as_text=True))
-    client.post("/staff/login", data={"csrf_token": token, "email": "editor@example.org", "password": PASSWORD})
+    AuthActions(app, client).login()
 
 
 def _rate_limited(client: FlaskClient) -> TestResponse:
