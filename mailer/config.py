@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
+from limits import parse_many
 
 PRODUCTION = "production"
 DEVELOPMENT = "development"
@@ -34,6 +35,8 @@ DEFAULTS: dict[str, object] = {
     "CONFIRM_MAX_AGE": 7 * 24 * 3600,
     "RATELIMIT_SUBSCRIBE_IP": "20 per hour",
     "RATELIMIT_CONFIRM_ADDRESS": "3 per hour",
+    # Generous: one organisation's people subscribe from one domain; this only stops a flood.
+    "RATELIMIT_CONFIRM_DOMAIN": "200 per hour",
     "CHECK_DELIVERABILITY": False,
     # The send engine (see mailer/sending): deliveries per send task, per claim, the claim's
     # lease in seconds, attempts and backoff for transient failures, auto-pause, sweep period.
@@ -65,6 +68,10 @@ SEND_LIMITS = {
     "SEND_PAUSE_AFTER": (1, 1_000),
     "SWEEP_INTERVAL": (1, 600),
 }
+
+
+#: Rate limits on subscribing, in the ``limits`` notation ("3 per hour", "20/hour;100/day").
+RATE_LIMITS = ("RATELIMIT_SUBSCRIBE_IP", "RATELIMIT_CONFIRM_ADDRESS", "RATELIMIT_CONFIRM_DOMAIN")
 
 
 class ConfigError(Exception):
@@ -99,8 +106,9 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict[str, obj
     config["REDIS_PREFIX"] = get.redis_prefix()
     config.update(get.dkim())
     config["CORS_ORIGINS"] = [o.strip() for o in environ.get("CORS_ORIGINS", "").split(",") if o.strip()]
-    for name in ("RATELIMIT_SUBSCRIBE_IP", "RATELIMIT_CONFIRM_ADDRESS", "CONSENT_VERSION"):
-        config[name] = environ.get(name, DEFAULTS[name]).strip() or DEFAULTS[name]
+    for name in RATE_LIMITS:
+        config[name] = get.rate_limit(name)
+    config["CONSENT_VERSION"] = environ.get("CONSENT_VERSION", "").strip() or DEFAULTS["CONSENT_VERSION"]
     config["CHECK_DELIVERABILITY"] = environ.get("CHECK_DELIVERABILITY", "").lower() in ("1", "true", "yes")
     config["PREFERRED_URL_SCHEME"] = urlsplit(str(config["BASE_URL"])).scheme
     config["SESSION_COOKIE_SECURE"] = config["PREFERRED_URL_SCHEME"] == "https"
@@ -251,6 +259,17 @@ class _Reader:
         if not value.isdigit() or not low <= int(value) <= high:
             raise ConfigError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
         return int(value)
+
+    def rate_limit(self, name: str) -> str:
+        """Return a rate limit the ``limits`` package can parse (the default when unset)."""
+        value = self.raw(name)
+        if value is None:
+            return str(DEFAULTS[name])
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ConfigError(f"{name} must be a rate limit such as '3 per hour', got {value!r}") from None
+        return value
 
     def dkim(self) -> dict[str, object]:
         """Return the DKIM settings: all three variables or none of them."""

@@ -93,6 +93,9 @@ def test_production_names_a_missing_variable(tmp_path: Path, name: str) -> None:
         ("SEND_PAUSE_AFTER", "0"),
         ("SWEEP_INTERVAL", "0"),
         ("SWEEP_INTERVAL", "15.5"),
+        ("RATELIMIT_SUBSCRIBE_IP", "lots"),
+        ("RATELIMIT_CONFIRM_ADDRESS", "3 per fortnight"),
+        ("RATELIMIT_CONFIRM_DOMAIN", "200"),
     ],
 )
 def test_production_names_a_malformed_variable(tmp_path: Path, name: str, value: str) -> None:

@@ -52,7 +52,7 @@ class InvalidInput(ValueError):
 
 
 class RateLimited(Exception):
-    """Too many confirmation emails asked for this address recently; nothing was sent."""
+    """Too many confirmation emails asked for this address's mailbox or domain recently; nothing was sent."""
 
 
 class LinkError(Exception):
@@ -153,32 +153,44 @@ def find_subscriber(email: str) -> Subscriber | None:
 
 
 def request_subscription(req: SubscriptionRequest, consent: Consent) -> None:
-    """Act on a subscribe request the same way, as seen from outside, whatever the address's state.
+    """Act on a subscribe request with the same work whatever the address's state; only the email differs.
 
-    New, pending and unsubscribed addresses get a (fresh) confirmation email, a confirmed
-    one gets an "already subscribed" email, a suppressed one gets nothing. Raise RateLimited
-    (before any change) when this address asked too often, whatever its state.
+    New, pending and unsubscribed addresses get a fresh confirmation, a confirmed one "already subscribed",
+    a suppressed one nothing. Raise RateLimited (before any change) when its mailbox or domain asked too often.
     """
     if not allow_confirmation_to(req.email):
         raise RateLimited(req.email)
+    # Every state runs the same statements: one lookup, one write to the subscriber (the same
+    # conditional UPDATE for every known address), one consent event, one commit, one task.
+    # Only what the write matches and which task is queued differ, so the time of the answer
+    # does not tell whether an address bounced or is subscribed.
     existing = find_subscriber(req.email)
     previous = existing.status if existing else "new"
-    if previous == SUPPRESSED:
-        return
-    subscriber = existing or _insert_pending(req)
-    if previous != CONFIRMED:
-        _make_pending(subscriber, req)
-    _log(subscriber, "subscribe", consent, {"previous_status": previous, "topics": Topic(req.topics).to_names()})
-    db.session.commit()
-    if previous == CONFIRMED:
-        tasks.send_already_subscribed_email.delay(subscriber.id)
+    if existing is None:
+        subscriber = _insert_pending(req)
     else:
-        tasks.send_confirmation_email.delay(subscriber.id)
+        subscriber = existing
+        _renew_pending(subscriber, req)
+    _log(subscriber, "subscribe", consent, {"previous_status": previous, "topics": Topic(req.topics).to_names()})
+    subscriber_id = subscriber.id
+    db.session.commit()
+    _answer_task(previous).delay(subscriber_id)
+
+
+def _answer_task(previous: str) -> Any:
+    """The task that answers a subscribe request for an address that was ``previous``.
+
+    A suppressed address gets the confirmation task too: the task sends only to a pending
+    address, so nothing goes out, but queuing it costs the request what it costs for others.
+    """
+    return tasks.send_already_subscribed_email if previous == CONFIRMED else tasks.send_confirmation_email
 
 
 def _insert_pending(req: SubscriptionRequest) -> Subscriber:
-    """Insert a pending subscriber, or return the row a concurrent request inserted first."""
-    subscriber = Subscriber(email=req.email, name=req.name, topics=int(req.topics), status=PENDING)
+    """Insert a pending subscriber, or renew the row a concurrent request inserted first."""
+    subscriber = Subscriber(
+        email=req.email, name=req.name, topics=int(req.topics), status=PENDING, confirm_nonce=secrets.token_hex(16)
+    )
     db.session.add(subscriber)
     try:
         db.session.flush()
@@ -187,17 +199,27 @@ def _insert_pending(req: SubscriptionRequest) -> Subscriber:
         existing = find_subscriber(req.email)
         if existing is None:
             raise
+        _renew_pending(existing, req)
         return existing
     return subscriber
 
 
-def _make_pending(subscriber: Subscriber, req: SubscriptionRequest) -> None:
-    """Put the request's choices on ``subscriber`` and issue a new confirmation nonce."""
-    subscriber.status = PENDING
-    subscriber.name = req.name
-    subscriber.topics = int(req.topics)
-    subscriber.confirm_nonce = secrets.token_hex(16)
-    subscriber.unsubscribed_at = None
+def _renew_pending(subscriber: Subscriber, req: SubscriptionRequest) -> None:
+    """Put the request's choices and a new confirmation nonce on a pending or unsubscribed subscriber.
+
+    The UPDATE runs for every state and leaves confirmed and suppressed subscribers as they are.
+    """
+    _change(
+        subscriber,
+        Subscriber.status.in_((PENDING, UNSUBSCRIBED)),
+        {
+            "status": PENDING,
+            "name": req.name,
+            "topics": int(req.topics),
+            "confirm_nonce": secrets.token_hex(16),
+            "unsubscribed_at": None,
+        },
+    )
 
 
 def _log(subscriber: Subscriber, event: str, consent: Consent, detail: dict[str, Any] | None = None) -> None:
