@@ -155,3 +155,17 @@ def test_meeting_calendar_file(app: Flask, client: FlaskClient) -> None:
     assert client.get("/meetings/nope.ics").status_code == 404
     for bad in ("a" * 500, "%00", "Smewg-58-peru", "x%27%20OR%201=1--"):
         assert client.get(f"/meetings/{bad}.ics").status_code == 404, bad
+
+
+def test_meeting_calendar_file_follows_an_edit_and_stays_per_meeting(app: Flask, client: FlaskClient) -> None:
+    """A cached .ics shows a cancellation on the next request, and each meeting keeps its own file."""
+    other = {**MEETING, "slug": "smewg-57-chile", "number": 57, "title": "57th SME Working Group Meeting"}
+    with app.app_context():
+        import_text(json.dumps({"meetings": [MEETING, other]}))
+    assert b"STATUS:CANCELLED" not in client.get("/meetings/smewg-58-peru.ics").data
+    with app.app_context():
+        import_text(json.dumps({"meetings": [{**MEETING, "status": "cancelled"}]}))
+    assert b"STATUS:CANCELLED" in client.get("/meetings/smewg-58-peru.ics").data
+    response = client.get("/meetings/smewg-57-chile.ics")
+    assert b"57th SME Working Group Meeting" in response.data and b"STATUS:CANCELLED" not in response.data
+    assert response.headers["Content-Disposition"] == 'attachment; filename="smewg-57-chile.ics"'

@@ -13,7 +13,9 @@ from flask.testing import FlaskClient
 
 from mailer.digests.compose import render_content
 from mailer.extensions import db
+from mailer.main.views import VERSION_TTL
 from mailer.models import ALL_TOPICS, Digest
+from mailer.sending.claims import finish_if_done
 
 GOLDEN = Path(__file__).parent / "golden"
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -92,3 +94,24 @@ def test_archive_lists_only_sent_public_digests(app: Flask, client: FlaskClient)
     assert entry.findtext(f"{ATOM}title") == "Digest sent"
     assert entry.findtext(f"{ATOM}id").endswith(f"/archive/{sent}")
     assert "Nine projects & four more" in entry.findtext(f"{ATOM}summary")
+
+
+def test_archive_and_feed_list_a_digest_once_it_is_sent(app: Flask, client: FlaskClient) -> None:
+    """The cached list and feed change when a digest is sent: here at once, by the worker within VERSION_TTL."""
+    with app.app_context():
+        _digest("sent")
+        queued, going = _digest("queued"), _digest("sending")
+    assert "Digest queued" not in client.get("/archive/").get_data(as_text=True)
+    assert len(ElementTree.fromstring(client.get("/archive/feed.atom").data).findall(f"{ATOM}entry")) == 1
+    with app.app_context():
+        digest = db.session.get(Digest, queued)
+        digest.status, digest.sent_at = "sent", datetime.now(UTC)
+        db.session.commit()
+    assert "Digest queued" in client.get("/archive/").get_data(as_text=True)
+    assert len(ElementTree.fromstring(client.get("/archive/feed.atom").data).findall(f"{ATOM}entry")) == 2
+    # The send engine finishes a digest in the worker process, through its own autocommit connection.
+    with app.app_context(), db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        assert finish_if_done(conn, going, datetime.now(UTC))
+    app.extensions["public_pages"].checked_at -= VERSION_TTL  # a second later
+    assert "Digest sending" in client.get("/archive/").get_data(as_text=True)
+    assert len(ElementTree.fromstring(client.get("/archive/feed.atom").data).findall(f"{ATOM}entry")) == 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 
@@ -10,9 +11,11 @@ from flask import Flask, request
 from flask.testing import FlaskClient
 
 from mailer import create_app
+from mailer.content.importer import import_text
 from mailer.extensions import db
+from mailer.main import views as main_views
 from mailer.main.tasks import HEARTBEAT, heartbeat
-from mailer.models import Meeting
+from mailer.models import Meeting, utcnow
 from mailer.redis_client import get_redis, redis_key
 from tests.conftest import wait_until
 
@@ -76,3 +79,43 @@ def test_client_address_behind_trusted_proxies(monkeypatch: pytest.MonkeyPatch, 
         headers = {"X-Forwarded-For": "198.51.100.7, 203.0.113.9"}
         seen[hops] = app.test_client().get("/_whoami", headers=headers).get_data(as_text=True)
     assert seen == {"0": "127.0.0.1", "1": "203.0.113.9"}
+
+
+def _meeting_titled(title: str) -> dict[str, object]:
+    """A meeting entry of a content file, as the staff console's editor saves it."""
+    return {"slug": "smewg-58", "title": title, "kind": "working-group", "number": 58, "start_date": "2024-03-04",
+            "end_date": "2024-03-05", "city": "Lima", "economy": "Peru", "status": "held"}  # fmt: skip
+
+
+def test_home_shows_an_edit_on_the_next_request(app: Flask, client: FlaskClient) -> None:
+    """The cached home page is rendered again as soon as an item is added or edited in this process."""
+    assert "No meetings yet." in client.get("/").get_data(as_text=True)
+    with app.app_context():
+        import_text(json.dumps({"meetings": [_meeting_titled("58th SMEWG Meeting")]}))
+    assert "58th SMEWG Meeting" in client.get("/").get_data(as_text=True)
+    with app.app_context():
+        import_text(json.dumps({"meetings": [_meeting_titled("58th SMEWG Meeting, renamed")]}))
+    assert "58th SMEWG Meeting, renamed" in client.get("/").get_data(as_text=True)
+
+
+def test_home_shows_another_process_edit_within_the_version_ttl(app: Flask, client: FlaskClient) -> None:
+    """An edit committed outside this process's sessions (another web process) shows once VERSION_TTL passed."""
+    with app.app_context():
+        import_text(json.dumps({"meetings": [_meeting_titled("58th SMEWG Meeting")]}))
+    assert "58th SMEWG Meeting" in client.get("/").get_data(as_text=True)
+    with app.app_context(), db.engine.begin() as conn:
+        conn.execute(db.update(Meeting).values(title="Renamed elsewhere", updated_at=utcnow()))
+    app.extensions["public_pages"].checked_at -= main_views.VERSION_TTL  # a second later
+    assert "Renamed elsewhere" in client.get("/").get_data(as_text=True)
+
+
+def test_home_answers_304_to_its_etag_and_keeps_flash_messages_personal(client: FlaskClient) -> None:
+    """A client holding the page's ETag gets 304; a pending flash message shows once, on a fresh page."""
+    first = client.get("/")
+    assert first.headers["Cache-Control"] == "no-cache" and first.headers["ETag"]
+    assert client.get("/", headers={"If-None-Match": first.headers["ETag"]}).status_code == 304
+    with client.session_transaction() as session:
+        session["_flashes"] = [("success", "Your preferences are saved.")]
+    assert "Your preferences are saved." in client.get("/").get_data(as_text=True)
+    again = client.get("/")
+    assert "Your preferences are saved." not in again.get_data(as_text=True) and again.data == first.data
