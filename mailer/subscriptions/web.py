@@ -2,6 +2,7 @@
 
 The client IP is ``request.remote_addr``: behind a reverse proxy it is the proxy's address
 unless the app is wrapped in werkzeug's ProxyFix for the number of proxies in front of it.
+Its budget is counted per IPv4 address and per IPv6 /64 (see ``limits.client_network``).
 """
 
 from __future__ import annotations
