@@ -7,7 +7,7 @@ from functools import wraps
 from typing import ParamSpec
 
 from flask import Flask, Response, current_app, request
-from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 P = ParamSpec("P")
 
@@ -72,5 +72,5 @@ def _path_arguments(method: str) -> dict[str, object]:
     """The path arguments of the rule that matches this URL with ``method``."""
     try:
         return current_app.url_map.bind_to_environ(request.environ).match(method=method)[1]
-    except (NotFound, MethodNotAllowed):
+    except HTTPException:  # not found, another method, or a redirect (a doubled slash): no token here
         return {}

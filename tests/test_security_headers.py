@@ -210,3 +210,10 @@ def test_the_digest_preview_frame_is_framable_by_the_console_only(app: Flask) ->
     frame = staff.get("/staff/digests/next/html")
     assert frame.status_code == 200 and frame.headers["X-Frame-Options"] == "SAMEORIGIN"
     assert _directives(frame.headers["Content-Security-Policy"])["frame-ancestors"] == "'self'"
+
+
+def test_a_wrong_method_on_a_redirecting_url_still_gets_headers(client: FlaskClient) -> None:
+    """POST to a path the router would redirect (a doubled slash) answers without a 500, with the headers."""
+    response = client.post("/dev/mail//html", data={})
+    assert response.status_code < 500
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
