@@ -92,3 +92,18 @@ def test_control_characters_in_the_search_are_ignored(staff: FlaskClient) -> Non
     """A NUL in the search text is dropped, not sent to the database."""
     page = staff.get("/staff/subscribers/?q=ana%00").get_data(as_text=True)
     assert "ana@example.org" in page
+
+
+def test_staff_void_every_link_on_request(app: Flask, staff: FlaskClient) -> None:
+    """The owner asks staff: the link version moves on, audited under the staff member; a forged post: nothing."""
+    sid = _id(app, "ana@example.org")
+    assert staff.post(f"/staff/subscribers/{sid}/revoke-links", data={"csrf_token": "forged"}).status_code == 400
+    assert subscriber(app, "ana@example.org").link_version == 1
+    token = csrf_token(staff.get(f"/staff/subscribers/{sid}").get_data(as_text=True))
+    response = staff.post(f"/staff/subscribers/{sid}/revoke-links", data={"csrf_token": token})
+    assert response.status_code == 303
+    assert subscriber(app, "ana@example.org").link_version == 2
+    assert "is void" in staff.get(response.headers["Location"]).get_data(as_text=True)
+    with app.app_context():
+        entry = db.session.execute(db.select(AuditEntry).where(AuditEntry.action == "subscriber.revoke_links")).scalar()
+    assert (entry.actor, entry.target) == ("editor@example.org", "ana@example.org")

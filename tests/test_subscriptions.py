@@ -17,7 +17,7 @@ from itsdangerous import TimestampSigner
 
 from mailer.config import load_config
 from mailer.extensions import db
-from mailer.models import Subscriber, SubscriberStatus, Topic
+from mailer.models import AuditEntry, Subscriber, SubscriberStatus, Topic
 from mailer.subscriptions.emails import send_confirmation
 from tests.conftest import CaughtMail, csrf_token, wait_until
 from tests.subscribing import add_subscriber, events, link_in, snapshot, subscribe, subscriber, text_of
@@ -456,3 +456,29 @@ def test_optional_headers_follow_the_configuration(
     assert message["Reply-To"] == "SMEWG Secretariat <secretariat@example.org>"
     assert message["List-Id"] == "SMEWG News <news.smewg.example.org>"
     assert mailbox.envelopes == [("bounces@example.org", ["ana@example.org"])]
+
+
+def test_a_subscriber_voids_every_link_they_were_sent(app: Flask, client: FlaskClient) -> None:
+    """From the preferences page: old manage and unsubscribe links answer 410 and change nothing; new ones work."""
+    sid = add_subscriber(app, "leaked@example.org", SubscriberStatus.CONFIRMED)
+    old = _links(app, sid, "0" * 32)
+    page = client.get(old["manage"]).get_data(as_text=True)
+    assert "Void every link sent to me" in page
+    refused = client.post(old["manage"] + "/revoke", data={"csrf_token": "forged"})
+    assert refused.status_code == 400
+    assert subscriber(app, "leaked@example.org").link_version == 1
+    done = client.post(old["manage"] + "/revoke", data={"csrf_token": csrf_token(page)})
+    assert done.status_code == 200
+    assert "Every link we sent you is void" in done.get_data(as_text=True)
+    assert done.headers["Referrer-Policy"] == "no-referrer"
+    token = csrf_token(page)
+    for path in (old["manage"], old["unsubscribe"], old["manage"] + "/revoke"):
+        response = client.post(path, data={"csrf_token": token, "List-Unsubscribe": "One-Click"})
+        assert response.status_code == 410, path
+    after = subscriber(app, "leaked@example.org")
+    assert (after.status, after.link_version) == (SubscriberStatus.CONFIRMED, 2)
+    new = _links(app, sid, "0" * 32, version=2)
+    assert client.get(new["manage"]).status_code == 200
+    with app.app_context():
+        actions = db.session.execute(db.select(AuditEntry.actor, AuditEntry.action)).all()
+    assert actions == [("subscriber", "subscriber.revoke_links")]

@@ -18,7 +18,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from ..extensions import db
 from ..models import AuditEntry, Subscriber, Topic
 from ..subscriptions.lookup import consent_log, find_by_address, recent_deliveries, subscriber_by_id
-from ..subscriptions.service import unsubscribe
+from ..subscriptions.service import revoke_links, unsubscribe_for_owner
 from ..subscriptions.transfer import export_rows
 from ..subscriptions.web import client_consent
 from .auth import staff_only
@@ -55,13 +55,21 @@ def unsubscribe_on_request(subscriber_id: int) -> BaseResponse:
     subscriber = _subscriber(subscriber_id)
     if not SendForm(formdata=request.form).validate():
         abort(400)
-    if unsubscribe(subscriber, client_consent("staff")):
-        db.session.add(AuditEntry(actor=current_user.email, action="subscriber.unsubscribe", target=subscriber.email,
-                                  ip=request.remote_addr))  # fmt: skip
-        db.session.commit()
+    if unsubscribe_for_owner(subscriber, client_consent("staff"), current_user.email):
         flash(f"{subscriber.email} is unsubscribed and will receive nothing more.")
     else:
         flash(f"{subscriber.email} was not subscribed; nothing changed.")
+    return redirect(url_for(".show", subscriber_id=subscriber.id), 303)
+
+
+@bp.post("/<int:subscriber_id>/revoke-links")
+def revoke_links_on_request(subscriber_id: int) -> BaseResponse:
+    """Void every preferences and unsubscribe link the address was sent (a forwarded email, a leak)."""
+    subscriber = _subscriber(subscriber_id)
+    if not SendForm(formdata=request.form).validate():
+        abort(400)
+    revoke_links(subscriber, current_user.email, request.remote_addr)
+    flash(f"Every link sent to {subscriber.email} so far is void; the next email carries new ones.")
     return redirect(url_for(".show", subscriber_id=subscriber.id), 303)
 
 

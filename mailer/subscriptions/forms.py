@@ -96,3 +96,7 @@ class PreferencesForm(FlaskForm):
         render_kw={"autocomplete": "name", "maxlength": MAX_NAME},
     )
     topics = _topics_field([])
+
+
+class RevokeLinksForm(FlaskForm):
+    """Void every link sent so far (the CSRF token is the whole form)."""

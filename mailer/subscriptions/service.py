@@ -20,7 +20,7 @@ from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
-from ..models import ConsentEvent, Subscriber, SubscriberStatus, Topic, utcnow
+from ..models import AuditEntry, ConsentEvent, Subscriber, SubscriberStatus, Topic, utcnow
 from ..tokens import TokenExpired, TokenInvalid, read_token
 from . import tasks
 from .limits import allow_confirmation_to
@@ -325,8 +325,35 @@ def update_preferences(subscriber: Subscriber, name: str | None, topics: Topic, 
     return True
 
 
+def revoke_links(subscriber: Subscriber, actor: str, ip: str | None) -> None:
+    """Void every preferences and unsubscribe link sent so far; the next email carries new ones.
+
+    ``actor`` is "subscriber" when the owner asked on the preferences page, else the staff member.
+    """
+    _change(subscriber, Subscriber.id == subscriber.id, {"link_version": Subscriber.link_version + 1})
+    db.session.add(AuditEntry(actor=actor, action="subscriber.revoke_links", target=subscriber.email, ip=ip))
+    db.session.commit()
+    db.session.refresh(subscriber)
+
+
+def unsubscribe_for_owner(subscriber: Subscriber, consent: Consent, actor: str) -> bool:
+    """Unsubscribe on the owner's request to staff: change, consent event and audit entry in one commit."""
+    changed = _unsubscribe(subscriber, consent)
+    if changed:
+        db.session.add(AuditEntry(actor=actor, action="subscriber.unsubscribe", target=subscriber.email, ip=consent.ip))
+    db.session.commit()
+    return changed
+
+
 def unsubscribe(subscriber: Subscriber, consent: Consent) -> bool:
     """Stop every email to ``subscriber`` at once; False when it was not subscribed (harmless)."""
+    changed = _unsubscribe(subscriber, consent)
+    db.session.commit()
+    return changed
+
+
+def _unsubscribe(subscriber: Subscriber, consent: Consent) -> bool:
+    """The unsubscribe and its consent event, in the caller's transaction."""
     previous = subscriber.status
     changed = _change(
         subscriber,
@@ -335,7 +362,6 @@ def unsubscribe(subscriber: Subscriber, consent: Consent) -> bool:
     )
     if changed:
         _log(subscriber, "unsubscribe", consent, {"previous_status": previous})
-    db.session.commit()
     return changed
 
 

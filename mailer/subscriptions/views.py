@@ -12,7 +12,7 @@ from flask import Blueprint, Response, current_app, flash, redirect, render_temp
 from ..extensions import csrf
 from ..models import Subscriber, Topic
 from . import service
-from .forms import PreferencesForm, SubscribeForm
+from .forms import PreferencesForm, RevokeLinksForm, SubscribeForm
 from .links import preferences_url, unsubscribe_url
 from .service import CONSENT_SENTENCE, LinkError
 from .web import accept_subscription, allow_subscribe_request, client_consent
@@ -135,10 +135,23 @@ def save_preferences(token: str) -> Page:
     return redirect(url_for(".preferences", token=token), 303)
 
 
+@bp.post("/subscriptions/manage/<token>/revoke")
+def revoke_links(token: str) -> tuple[str, int]:
+    """Void every preferences and unsubscribe link this address was sent, this one included."""
+    subscriber = service.subscriber_from_link("manage", token)
+    if not RevokeLinksForm(formdata=request.form).validate():
+        return render_template("subscriptions/link_error.html", reason="invalid"), 400
+    service.revoke_links(subscriber, "subscriber", request.remote_addr)
+    return render_template("subscriptions/links_revoked.html", subscriber=subscriber), 200
+
+
 def _preferences_page(form: PreferencesForm, subscriber: Subscriber, status: int = 200) -> tuple[str, int]:
     """The preferences form for ``subscriber``, with the link to unsubscribe from everything."""
     leave_url = unsubscribe_url(subscriber.id, subscriber.link_version)
-    page = render_template("subscriptions/preferences.html", form=form, subscriber=subscriber, leave_url=leave_url)
+    page = render_template(
+        "subscriptions/preferences.html", form=form, subscriber=subscriber, leave_url=leave_url,
+        revoke_form=RevokeLinksForm(formdata=None),
+    )  # fmt: skip
     return page, status
 
 
