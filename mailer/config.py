@@ -33,6 +33,8 @@ DEFAULTS: dict[str, object] = {
     "CONSENT_VERSION": "2026-11",
     "CORS_ORIGINS": "",
     "CONFIRM_MAX_AGE": 7 * 24 * 3600,
+    # A test copy's "view in browser" link (it carries a token) works for two weeks.
+    "TEST_LINK_MAX_AGE": 14 * 24 * 3600,
     "RATELIMIT_SUBSCRIBE_IP": "20 per hour",
     "RATELIMIT_CONFIRM_ADDRESS": "3 per hour",
     # Generous: one organisation's people subscribe from one domain; this only stops a flood.

@@ -6,6 +6,7 @@ import base64
 import html
 import json
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -24,7 +25,7 @@ from mailer.digests import service
 from mailer.extensions import db
 from mailer.models import ALL_TOPICS, Delivery, Digest, Subscriber, Topic
 from mailer.sending import engine
-from mailer.tokens import read_token
+from mailer.tokens import make_token, read_token
 from tests.conftest import CaughtMail, wait_until
 
 CONTENT = {
@@ -349,3 +350,16 @@ def test_scheduled_digest_is_released_when_due(app: Flask, runner: FlaskCliRunne
         assert service.delivery_counts(digest_id) == {"queued": 1}
     beat = app.extensions["celery"].conf.beat_schedule
     assert any(entry["task"] == "mailer.digests.release_scheduled" for entry in beat.values())
+
+
+def test_a_test_copys_archive_link_expires(app: Flask, client: FlaskClient, runner: FlaskCliRunner) -> None:
+    """The token in a test copy's "view in browser" link works until TEST_LINK_MAX_AGE, then the page is a 404."""
+    with app.app_context():
+        import_text(json.dumps(CONTENT))
+        digest = service.create_digest(test_to="editor@example.org")
+        link = f"/archive/{digest.id}?t=" + make_token("archive", digest.id)
+    _purge_queue(app)
+    assert client.get(link).status_code == 200
+    app.config["TEST_LINK_MAX_AGE"] = 0
+    time.sleep(1.1)
+    assert client.get(link).status_code == 404

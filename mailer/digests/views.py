@@ -52,6 +52,6 @@ def _holds_token(digest_id: int, token: str | None) -> bool:
     if not token:
         return False
     try:
-        return read_token("archive", token) == digest_id
+        return read_token("archive", token, max_age=current_app.config["TEST_LINK_MAX_AGE"]) == digest_id
     except TokenInvalid:
         return False
