@@ -1,6 +1,6 @@
 """Public pages under load: mailer's gunicorn beside a hello-world app on the same gunicorn, measured with wrk.
 
-    .venv/bin/python bench/http.py [--duration 5] [--rounds 3] [--connections 20] [--app-dir PATH]
+    .venv/bin/python bench/http.py [--duration 3] [--rounds 5] [--connections 20] [--app-dir PATH]
 
 Starts a private Redis and a private PostgreSQL database (a new database on 127.0.0.1:5432 as
 postgres when that answers, else a throwaway cluster), migrates it, imports the example content
@@ -166,8 +166,8 @@ def _median(runs: list[dict[str, float]]) -> dict[str, float]:
 def main() -> None:
     """Start the servers, measure, stop everything (also on error or Ctrl-C)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating hello/mailer runs per endpoint")
+    parser.add_argument("--duration", type=int, default=3, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating hello/mailer runs per endpoint")
     parser.add_argument("--connections", type=int, default=20)
     parser.add_argument("--app-dir", type=Path, default=ROOT, help="the checkout to serve (default: this one)")
     args = parser.parse_args()
