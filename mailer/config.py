@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 from email_validator import EmailNotValidError, validate_email
 from limits import parse_many
 
+from .smtp_url import SMTPSettings
+
 PRODUCTION = "production"
 DEVELOPMENT = "development"
 
@@ -169,8 +171,6 @@ class _Reader:
 
     def smtp_url(self) -> str:
         """Return SMTP_URL once the transport can use it (TLS flags, credentials, timeout)."""
-        from .mail.transport import SMTPSettings
-
         value = self.url("SMTP_URL", ("smtp", "smtps"), DEFAULTS["SMTP_URL"])
         try:
             SMTPSettings.from_url(value)

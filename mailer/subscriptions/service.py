@@ -22,7 +22,6 @@ from sqlalchemy.exc import IntegrityError
 from ..extensions import db
 from ..models import AuditEntry, ConsentEvent, Subscriber, SubscriberStatus, Topic, utcnow
 from ..tokens import TokenExpired, TokenInvalid, read_token
-from . import tasks
 from .limits import allow_confirmation_to
 
 MAX_EMAIL = 254
@@ -174,16 +173,22 @@ def request_subscription(req: SubscriptionRequest, consent: Consent) -> None:
     _log(subscriber, "subscribe", consent, {"previous_status": previous, "topics": Topic(req.topics).to_names()})
     subscriber_id = subscriber.id
     db.session.commit()
-    _answer_task(previous).delay(subscriber_id)
+    # Queued by name after the commit: the service never imports its tasks (tasks import the service).
+    current_app.extensions["celery"].send_task(_answer_task(previous), args=[subscriber_id])
 
 
-def _answer_task(previous: str) -> Any:
+#: The tasks that answer a subscribe request, by name.
+CONFIRMATION_TASK = "mailer.subscriptions.send_confirmation"
+ALREADY_SUBSCRIBED_TASK = "mailer.subscriptions.send_already_subscribed"
+
+
+def _answer_task(previous: str) -> str:
     """The task that answers a subscribe request for an address that was ``previous``.
 
     A suppressed address gets the confirmation task too: the task sends only to a pending
     address, so nothing goes out, but queuing it costs the request what it costs for others.
     """
-    return tasks.send_already_subscribed_email if previous == CONFIRMED else tasks.send_confirmation_email
+    return ALREADY_SUBSCRIBED_TASK if previous == CONFIRMED else CONFIRMATION_TASK
 
 
 def _insert_pending(req: SubscriptionRequest) -> Subscriber:
