@@ -109,11 +109,12 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict[str, obj
     config["SEND_RATE"] = get.positive_number("SEND_RATE")
     config["REDIS_PREFIX"] = get.redis_prefix()
     config.update(get.dkim())
-    config["CORS_ORIGINS"] = [o.strip() for o in environ.get("CORS_ORIGINS", "").split(",") if o.strip()]
+    config["CORS_ORIGINS"] = get.origins("CORS_ORIGINS")
     for name in RATE_LIMITS:
         config[name] = get.rate_limit(name)
-    config["CONSENT_VERSION"] = environ.get("CONSENT_VERSION", "").strip() or DEFAULTS["CONSENT_VERSION"]
-    config["CHECK_DELIVERABILITY"] = environ.get("CHECK_DELIVERABILITY", "").lower() in ("1", "true", "yes")
+    # Stored with every consent event (a 32-character column).
+    config["CONSENT_VERSION"] = get.line("CONSENT_VERSION", 32) or DEFAULTS["CONSENT_VERSION"]
+    config["CHECK_DELIVERABILITY"] = get.flag("CHECK_DELIVERABILITY")
     config["PREFERRED_URL_SCHEME"] = urlsplit(str(config["BASE_URL"])).scheme
     config["SESSION_COOKIE_SECURE"] = config["PREFERRED_URL_SCHEME"] == "https"
     config["PROXY_FIX_HOPS"] = get.count("PROXY_FIX_HOPS")
@@ -252,6 +253,22 @@ class _Reader:
         if not value.isdigit() or int(value) > 10:
             raise ConfigError(f"{name} must be a whole number from 0 to 10, got {value!r}")
         return int(value)
+
+    def flag(self, name: str) -> bool:
+        """Return an on/off setting: 1, true, yes or 0, false, no (off when unset)."""
+        value = (self.raw(name) or "0").lower()
+        if value not in ("1", "true", "yes", "0", "false", "no"):
+            raise ConfigError(f"{name} must be 1 or 0, got {value!r}")
+        return value in ("1", "true", "yes")
+
+    def origins(self, name: str) -> list[str]:
+        """Return comma-separated web origins such as ``https://www.example.org`` (scheme, host, port only)."""
+        origins = [o.strip() for o in (self.raw(name) or "").split(",") if o.strip()]
+        for origin in origins:
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
+                raise ConfigError(f"{name} must list origins such as https://www.example.org, got {origin!r}")
+        return origins
 
     def whole_number(self, name: str, low: int, high: int) -> int:
         """Return a whole number from ``low`` to ``high`` (the default when unset)."""
