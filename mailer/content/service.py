@@ -33,3 +33,13 @@ def find_meeting(slug: str) -> Meeting | None:
     if len(slug) > 120 or not SLUG.match(slug):
         return None
     return db.session.execute(db.select(Meeting).where(Meeting.slug == slug)).scalar_one_or_none()
+
+
+def recently_changed(model: type, limit: int) -> list[Any]:
+    """The items of one section, most recently changed first."""
+    return list(db.session.execute(db.select(model).order_by(model.updated_at.desc()).limit(limit)).scalars())
+
+
+def find_item(model: type, slug: str) -> Any | None:
+    """The item of one section with this slug, or None."""
+    return db.session.execute(db.select(model).where(model.slug == slug)).scalar_one_or_none()

@@ -198,6 +198,19 @@ def send_test_copy(digest_id: int) -> None:
     db.session.commit()
 
 
+def undelivered(digest_id: int, limit: int) -> list[Delivery]:
+    """The digest's deliveries that failed or bounced, with the server's reply, oldest first."""
+    query = db.select(Delivery).where(
+        Delivery.digest_id == digest_id, Delivery.status.in_((DeliveryStatus.FAILED, DeliveryStatus.BOUNCED))
+    )
+    return list(db.session.execute(query.order_by(Delivery.id).limit(limit)).scalars())
+
+
+def find_digest(digest_id: int) -> Digest | None:
+    """The digest with this id, or None (also for ids no backend can hold)."""
+    return db.session.get(Digest, digest_id) if 0 < digest_id <= MAX_ID else None
+
+
 def delivery_counts(digest_id: int) -> dict[str, int]:
     """How many of the digest's deliveries are in each status."""
     rows = db.session.execute(

@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response
 
 from ..content.importer import ContentItemError, save_item
 from ..content.schema import SECTIONS, SLUG, Field, entry
-from ..extensions import db
+from ..content.service import find_item, recently_changed
 from .auth import staff_only
 
 bp = staff_only(Blueprint("staff_content", __name__, url_prefix="/staff/content"))
@@ -32,10 +32,7 @@ def _section(section: str) -> tuple[type, tuple[Field, ...]]:
 @bp.get("/")
 def index() -> str:
     """Every section with its most recently changed items."""
-    listing = {
-        section: db.session.execute(db.select(model).order_by(model.updated_at.desc()).limit(LISTED)).scalars().all()
-        for section, (model, _) in SECTIONS.items()
-    }
+    listing = {section: recently_changed(model, LISTED) for section, (model, _) in SECTIONS.items()}
     return render_template("staff/content_index.html", listing=listing)
 
 
@@ -54,7 +51,7 @@ def edit(section: str, slug: str) -> str | tuple[str, int] | Response:
     model, fields = _section(section)
     if not SLUG.match(slug):
         abort(404)
-    item = db.session.execute(db.select(model).where(model.slug == slug)).scalar_one_or_none()
+    item = find_item(model, slug)
     if item is None:
         abort(404)
     if request.method == "POST":

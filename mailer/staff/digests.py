@@ -9,9 +9,8 @@ from flask_login import current_user
 from werkzeug.wrappers import Response as BaseResponse
 
 from ..digests.compose import preview
-from ..digests.service import MAX_ID, DigestError, create_digest, delivery_counts
-from ..extensions import db
-from ..models import DELIVERY_STATUSES, Delivery, Digest
+from ..digests.service import DigestError, create_digest, delivery_counts, find_digest, undelivered
+from ..models import DELIVERY_STATUSES, Digest
 from ..security import mail_frame
 from ..sending import control
 from .auth import staff_only
@@ -84,7 +83,7 @@ def _create(**options: object) -> tuple[str, int] | BaseResponse:
 
 def _digest(digest_id: int) -> Digest:
     """The digest with this id, or 404."""
-    digest = db.session.get(Digest, digest_id) if 0 < digest_id <= MAX_ID else None
+    digest = find_digest(digest_id)
     if digest is None:
         abort(404)
     return digest
@@ -94,12 +93,8 @@ def _digest(digest_id: int) -> Digest:
 def show(digest_id: int) -> str:
     """A digest's status, its delivery figures (refreshing while it goes out) and what failed."""
     digest = _digest(digest_id)
-    failed = db.session.execute(
-        db.select(Delivery).where(Delivery.digest_id == digest.id, Delivery.status.in_(("failed", "bounced")))
-        .order_by(Delivery.id).limit(FAILED_SHOWN)
-    ).scalars()  # fmt: skip
     return render_template(
-        "staff/digest.html", digest=digest, counts=_counts(digest.id), failed=list(failed),
+        "staff/digest.html", digest=digest, counts=_counts(digest.id), failed=undelivered(digest.id, FAILED_SHOWN),
         control_form=SendForm(formdata=None),
     )  # fmt: skip
 
