@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 from mailer.digests.compose import render_content
 from mailer.extensions import db
-from mailer.main.views import VERSION_TTL
+from mailer.main.cache import VERSION_TTL
 from mailer.models import ALL_TOPICS, Digest
 from mailer.sending.claims import finish_if_done
 

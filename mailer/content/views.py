@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, current_app
 
 from ..extensions import limiter
-from ..main.views import public_page
+from ..main.cache import public_page
 from .calendar import meeting_calendar
 from .service import find_meeting
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, current_app, render_template, request
 
 from ..extensions import limiter
-from ..main.views import public_page
+from ..main.cache import public_page
 from ..tokens import TokenInvalid, read_token
 from .compose import sections
 from .feed import atom_feed
