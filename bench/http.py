@@ -86,7 +86,9 @@ class Database:
 def procfile_web(port: int, app: str) -> list[str]:
     """The Procfile's ``web`` command for ``app`` on ``port``, with gunicorn's control socket off."""
     line = next(x for x in (ROOT / "Procfile").read_text().splitlines() if x.startswith("web:"))
-    line = line.split(":", 1)[1].replace("${PORT:-5000}", str(port)).replace("${WEB_CONCURRENCY:-2}", "2")
+    chosen = {"PORT": str(port), "WEB_CONCURRENCY": "2"}
+    # ${NAME:-default}: the port is ours, two workers as on this machine, every other setting its default.
+    line = re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: chosen.get(m[1], m[2]), line.split(":", 1)[1])
     argv = shlex.split(line.replace("wsgi:app", app))
     return [str(VENV_BIN / argv[0]), *argv[1:], "--no-control-socket"]
 
