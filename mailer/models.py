@@ -60,6 +60,12 @@ class Topic(enum.IntFlag):
 
 ALL_TOPICS = int(Topic.MEETINGS | Topic.PROJECTS | Topic.NEWS)
 
+#: How each topic is named to readers: form labels and digest headings.
+TOPIC_LABELS = {"meetings": "Meetings", "projects": "Projects", "news": "News"}
+
+#: The longest slug a meeting, project or news item may have.
+SLUG_LENGTH = 120
+
 
 class UTCDateTime(TypeDecorator):
     """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
@@ -166,7 +172,7 @@ class ContentMixin:
     """Slug and timestamps shared by meetings, projects and news items."""
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    slug: Mapped[str] = mapped_column(String(120), unique=True)
+    slug: Mapped[str] = mapped_column(String(SLUG_LENGTH), unique=True)
     title: Mapped[str] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, index=True)

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from ..models import MEETING_KINDS, MEETING_STATUSES, PROJECT_STATUSES, Meeting, NewsItem, Project
+from ..models import MEETING_KINDS, MEETING_STATUSES, PROJECT_STATUSES, SLUG_LENGTH, Meeting, NewsItem, Project
 
-#: What a slug looks like: lowercase letters, digits and single hyphens (at most 120 characters).
+#: What a slug looks like: lowercase letters, digits and single hyphens (at most SLUG_LENGTH characters).
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 MAX_TEXT = 20_000
 
@@ -32,7 +32,7 @@ class Field:
 
 
 COMMON = (
-    Field("slug", "line", required=True, max_length=120),
+    Field("slug", "line", required=True, max_length=SLUG_LENGTH),
     Field("title", "line", required=True, max_length=300),
     Field("demo", "bool"),
 )

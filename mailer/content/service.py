@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from ..extensions import db
-from ..models import Meeting, NewsItem, Project
+from ..models import SLUG_LENGTH, Meeting, NewsItem, Project
 from .schema import SLUG, entry
 
 
@@ -30,7 +30,7 @@ def _changed(model: type, since: datetime | None, until: datetime, *order: Any) 
 
 def find_meeting(slug: str) -> Meeting | None:
     """The meeting with ``slug``, or None (also for anything that is not a slug)."""
-    if len(slug) > 120 or not SLUG.match(slug):
+    if len(slug) > SLUG_LENGTH or not SLUG.match(slug):
         return None
     return db.session.execute(db.select(Meeting).where(Meeting.slug == slug)).scalar_one_or_none()
 

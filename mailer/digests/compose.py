@@ -12,7 +12,7 @@ from ..content.calendar import calendar_url
 from ..content.service import changed_content
 from ..extensions import db
 from ..mail import RenderedEmail, personal_placeholder, render_email
-from ..models import ALL_TOPICS, Digest, DigestStatus, Topic, utcnow
+from ..models import ALL_TOPICS, TOPIC_LABELS, Digest, DigestStatus, Topic, utcnow
 from ..tokens import make_token
 
 #: Digests that claim their content: the next one starts where the latest of these ends, so a
@@ -26,7 +26,6 @@ CLAIMING_STATUSES = (
     DigestStatus.PAUSED,
     DigestStatus.SENT,
 )
-HEADINGS = {"meetings": "Meetings", "projects": "Projects", "news": "News"}
 NOUNS = {"meetings": ("meeting", "meetings"), "projects": ("project", "projects"), "news": ("news item", "news items")}
 
 
@@ -96,7 +95,7 @@ def sections(content: dict[str, list[dict[str, Any]]], topics: int) -> list[dict
                 item["date"] = long_date(date.fromisoformat(item["published_on"]))
                 item["paragraphs"] = [p.strip() for p in item["body"].split("\n\n") if p.strip()]
         if items:
-            found.append({"name": topic, "heading": HEADINGS[topic], "items": items})
+            found.append({"name": topic, "heading": TOPIC_LABELS[topic], "items": items})
     return found
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from xml.etree import ElementTree as ET
 
-from ..models import Digest, Topic, utcnow
-from .compose import HEADINGS
+from ..models import TOPIC_LABELS, Digest, Topic, utcnow
 
 ATOM = "http://www.w3.org/2005/Atom"
 
@@ -38,7 +37,7 @@ def entry_summary(digest: Digest) -> str:
     for topic in Topic(digest.topics).to_names():
         titles = [item["title"] for item in digest.content.get(topic, [])]
         if titles:
-            parts.append(f"{HEADINGS[topic]}: {'; '.join(titles)}.")
+            parts.append(f"{TOPIC_LABELS[topic]}: {'; '.join(titles)}.")
     return " ".join(parts)
 
 

@@ -15,7 +15,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from ..models import Topic
+from ..models import TOPIC_LABELS, Topic
 from .service import (
     MAX_EMAIL,
     MAX_NAME,
@@ -26,7 +26,6 @@ from .service import (
     clean_topics,
 )
 
-TOPIC_LABELS = {"meetings": "Meetings", "projects": "Projects", "news": "News"}
 TOPIC_CHOICES = [SelectChoice(name, TOPIC_LABELS[name]) for name in Topic.names()]
 
 
