@@ -14,6 +14,7 @@ from ..extensions import db
 from ..mail import RenderedEmail, personal_placeholder, render_email
 from ..models import ALL_TOPICS, TOPIC_LABELS, Digest, DigestStatus, Topic, utcnow
 from ..tokens import make_token
+from .links import archive_page_url
 
 #: Digests that claim their content: the next one starts where the latest of these ends, so a
 #: second "send" while one is still going out holds nothing instead of the same items again.
@@ -75,7 +76,7 @@ def subject_for(content: dict[str, list[Any]], topics: int, when: datetime) -> s
 
 def archive_url(digest: Digest) -> str:
     """The digest's page in the public archive; a test digest's link carries a viewing token."""
-    url = f"{current_app.config['BASE_URL']}/archive/{digest.id}"
+    url = archive_page_url(current_app.config["BASE_URL"], digest.id)
     return url + "?t=" + make_token("archive", digest.id) if digest.is_test else url
 
 

@@ -6,6 +6,7 @@ from datetime import datetime
 from xml.etree import ElementTree as ET
 
 from ..models import TOPIC_LABELS, Digest, Topic, utcnow
+from .links import archive_feed_url, archive_index_url, archive_page_url
 
 ATOM = "http://www.w3.org/2005/Atom"
 
@@ -14,14 +15,14 @@ def atom_feed(digests: list[Digest], base_url: str, title: str) -> bytes:
     """The feed document for ``digests`` (newest first), with links built from ``base_url``."""
     ET.register_namespace("", ATOM)
     feed = ET.Element(f"{{{ATOM}}}feed")
-    _text(feed, "id", f"{base_url}/archive/")
+    _text(feed, "id", archive_index_url(base_url))
     _text(feed, "title", title)
     _text(feed, "updated", _stamp(digests[0].sent_at if digests else utcnow()))
-    ET.SubElement(feed, f"{{{ATOM}}}link", rel="self", href=f"{base_url}/archive/feed.atom")
-    ET.SubElement(feed, f"{{{ATOM}}}link", rel="alternate", type="text/html", href=f"{base_url}/archive/")
+    ET.SubElement(feed, f"{{{ATOM}}}link", rel="self", href=archive_feed_url(base_url))
+    ET.SubElement(feed, f"{{{ATOM}}}link", rel="alternate", type="text/html", href=archive_index_url(base_url))
     _text(ET.SubElement(feed, f"{{{ATOM}}}author"), "name", title)
     for digest in digests:
-        url = f"{base_url}/archive/{digest.id}"
+        url = archive_page_url(base_url, digest.id)
         entry = ET.SubElement(feed, f"{{{ATOM}}}entry")
         _text(entry, "id", url)
         _text(entry, "title", digest.subject)

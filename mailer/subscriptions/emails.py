@@ -12,6 +12,7 @@ from typing import Any
 from flask import current_app
 
 from .. import mail
+from ..digests.links import archive_index_url
 from ..models import Subscriber, Topic
 from .links import confirm_url, list_unsubscribe_header, personal_links
 
@@ -20,7 +21,7 @@ def _send(subscriber: Subscriber, template: str, subject: str, context: dict[str
     """Render ``template`` for ``subscriber`` and send it; raise the transport's SMTP errors."""
     config = current_app.config
     rendered = mail.render_email(
-        template, org_name=config["ORG_NAME"], archive_url=config["BASE_URL"] + "/archive/", **context
+        template, org_name=config["ORG_NAME"], archive_url=archive_index_url(config["BASE_URL"]), **context
     )
     links = personal_links(subscriber.id, subscriber.link_version)
     mail.send_message(
