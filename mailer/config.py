@@ -17,6 +17,7 @@ from email_validator import EmailNotValidError, validate_email
 from limits import parse_many
 
 from .smtp_url import SMTPSettings
+from .text import is_one_line
 
 PRODUCTION = "production"
 DEVELOPMENT = "development"
@@ -219,7 +220,7 @@ class _Reader:
     def line(self, name: str, limit: int = 120) -> str | None:
         """Return a single line of at most ``limit`` characters, or None when unset."""
         value = self.raw(name)
-        if value is not None and (len(value) > limit or any(ord(c) < 32 for c in value)):
+        if value is not None and (len(value) > limit or not is_one_line(value)):
             raise ConfigError(f"{name} must be one line of at most {limit} characters")
         return value
 

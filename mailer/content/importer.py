@@ -16,14 +16,13 @@ from typing import Any
 
 from ..extensions import db
 from ..models import AuditEntry, utcnow
+from ..text import CONTROL, CONTROL_IN_TEXT
 from .schema import SECTIONS, SLUG, Field
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_ERRORS = 20
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 SURROGATE = re.compile("[\ud800-\udfff]")
-CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class ContentFileError(ValueError):

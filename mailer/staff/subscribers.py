@@ -21,6 +21,7 @@ from ..subscriptions.lookup import consent_log, find_by_address, recent_deliveri
 from ..subscriptions.service import revoke_links, unsubscribe_for_owner
 from ..subscriptions.transfer import export_rows
 from ..subscriptions.web import client_consent
+from ..text import without_control
 from .auth import staff_only
 from .forms import SendForm
 
@@ -33,7 +34,7 @@ MAX_QUERY = 254
 def search() -> str:
     """Addresses containing the search text (case-insensitive), newest first."""
     # No address holds control characters (and PostgreSQL refuses NUL in a query parameter).
-    query = "".join(c for c in request.args.get("q", "") if c >= " ").strip()[:MAX_QUERY]
+    query = without_control(request.args.get("q", "")).strip()[:MAX_QUERY]
     found = find_by_address(query, SHOWN) if query else []
     return render_template("staff/subscribers.html", query=query, found=found, shown=SHOWN)
 

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import AuditEntry, ConsentEvent, Subscriber, SubscriberStatus, Topic, utcnow
+from ..text import is_one_line
 from ..tokens import TokenExpired, TokenInvalid, read_token
 from .limits import allow_confirmation_to
 
@@ -123,7 +124,7 @@ def clean_name(raw: object) -> str | None:
         return None
     if not isinstance(raw, str):
         raise InvalidInput("name", "The name must be text.")
-    if any(ord(c) < 32 or ord(c) == 127 for c in raw):
+    if not is_one_line(raw):
         raise InvalidInput("name", "The name must be on one line.")
     name = raw.strip()
     if len(name) > MAX_NAME:

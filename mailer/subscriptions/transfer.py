@@ -25,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ..extensions import db
 from ..models import ALL_TOPICS, AuditEntry, ConsentEvent, Subscriber, Topic, utcnow
+from ..text import is_one_line
 from . import tasks
 from .service import (
     CONFIRMED,
@@ -47,7 +48,6 @@ MAX_SOURCE = 32
 MAX_VERSION = 32
 CHUNK = 1000
 MAX_PROBLEMS = 50
-_CONTROL = re.compile(r"[\x00-\x1f]")
 #: A line end in text mode: CRLF, CR or LF.
 _LINES = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+")
 
@@ -301,7 +301,7 @@ def _short(name: str, value: str | None, limit: int) -> str | None:
     """An optional one-line value of at most ``limit`` characters."""
     if not value or not value.strip():
         return None
-    if len(value) > limit or _CONTROL.search(value):
+    if len(value) > limit or not is_one_line(value):
         raise InvalidInput(name, f"must be one line of at most {limit} characters")
     return value.strip()
 
