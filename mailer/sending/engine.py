@@ -25,11 +25,12 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from ..extensions import db
 from ..mail import (
@@ -132,7 +133,6 @@ def send_batch(digest_id: int, variants: VariantSource) -> BatchReport:
         ThreadPoolExecutor(settings.connections, thread_name_prefix="mailer-send") as senders,
     ):
         overlap = db.engine.dialect.name == "postgresql"
-        pending: Future[claims.Chunk] | None = None
 
         def claim(size: int) -> Future[claims.Chunk]:
             """Claim the next chunk: on the second connection in the background, or here and now."""
@@ -142,30 +142,30 @@ def send_batch(digest_id: int, variants: VariantSource) -> BatchReport:
             done.set_result(claims.claim(database.conn, digest_id, report.token, size, utcnow()))
             return done
 
+        # Chunks claimed and not sent yet; whatever is left here when the batch ends goes back unsent.
+        unsent = [claim(min(settings.chunk, settings.batch))]
         try:
-            pending = claim(min(settings.chunk, settings.batch))
-            _send_chunks(digest_id, _ChunkSender.maker(variants, digest_id, settings, senders), report, database,
-                         claim, pending)  # fmt: skip
-            pending = None
+            new_sender = partial(_ChunkSender, variants, digest_id, settings, senders)
+            _send_chunks(digest_id, settings, new_sender, report, database, claim, unsent)
         finally:
-            if pending is not None:
-                _hand_back(database, report.token, digest_id, pending)
+            for future in unsent:
+                _hand_back(database, report.token, digest_id, future)
     return report
 
 
 def _send_chunks(
     digest_id: int,
+    settings: Settings,
     new_sender: Callable[[], _ChunkSender],
     report: BatchReport,
     database: _Database,
     claim: Callable[[int], Future[claims.Chunk]],
-    pending: Future[claims.Chunk],
+    unsent: list[Future[claims.Chunk]],
 ) -> None:
     """The batch's loop: take the claimed chunk, claim the next, send, record, watch for errors about us."""
-    settings = new_sender().settings
     backoff, requeued = 0.0, False
-    while True:
-        chunk = pending.result()
+    while unsent:
+        chunk = unsent.pop().result()
         if not chunk.rows and requeued:
             # Claimed ahead while the last chunk still held the rows it then put back: look again.
             chunk = claim(min(settings.chunk, settings.batch - report.finished)).result()
@@ -177,7 +177,8 @@ def _send_chunks(
         if chunk.digest_status == DigestStatus.QUEUED:
             claims.mark_started(database.conn, digest_id, utcnow())
         room = settings.batch - report.finished - len(chunk.rows)
-        following = claim(min(settings.chunk, room)) if room > 0 else None
+        if room > 0:
+            unsent.append(claim(min(settings.chunk, room)))
         sender = new_sender()
         outcomes = sender.send(chunk.rows)
         status = _record(database, report.token, outcomes, settings, digest_id)
@@ -194,20 +195,13 @@ def _send_chunks(
             report.sender_errors += 1
             if claims.add_sender_error(database.conn, digest_id, _reason(sender.error), settings.pause_after):
                 report.paused = True
-                if following is not None:
-                    _hand_back(database, report.token, digest_id, following)
                 return
             backoff = min(MAX_BACKOFF, max(1.0, backoff * 2))
             time.sleep(backoff)
-        if following is not None and status is not None and status not in claims.ACTIVE:
-            # Paused or cancelled meanwhile: the chunk claimed ahead goes back unsent.
-            _hand_back(database, report.token, digest_id, following)
-            return
-        if following is None:
-            # The batch is full: close the digest if this was its last chunk (no one else may look).
-            report.done = claims.finish_if_done(database.conn, digest_id, utcnow())
-            return
-        pending = following
+        if status is not None and status not in claims.ACTIVE:
+            return  # paused or cancelled meanwhile: a chunk claimed ahead goes back unsent
+    # The batch is full: close the digest if this was its last chunk (no one else may look).
+    report.done = claims.finish_if_done(database.conn, digest_id, utcnow())
 
 
 def _hand_back(database: _Database, token: str, digest_id: int, pending: Future[claims.Chunk]) -> None:
@@ -217,7 +211,7 @@ def _hand_back(database: _Database, token: str, digest_id: int, pending: Future[
         claims.record(
             database.conn, token, [Outcome(r.id, DeliveryStatus.QUEUED, refund=1) for r in rows], utcnow(), digest_id
         )
-    except DBAPIError:
+    except SQLAlchemyError:
         log.warning("could not hand back claimed deliveries; their lease will")
 
 
@@ -311,13 +305,6 @@ class _ChunkSender:
         self.app = current_app._get_current_object()  # type: ignore[attr-defined]
         self.error: SMTPError | None = None
         self.bounces: list[tuple[int, str]] = []
-
-    @classmethod
-    def maker(
-        cls, variants: VariantSource, digest_id: int, settings: Settings, pool: Executor
-    ) -> Callable[[], _ChunkSender]:
-        """A factory of fresh senders for one batch."""
-        return lambda: cls(variants, digest_id, settings, pool)
 
     def send(self, rows: list[Claimed]) -> list[Outcome]:
         """Send the rows, split over the connections; after an error about our side, release the rest."""
