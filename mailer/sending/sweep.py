@@ -2,9 +2,9 @@
 
 1. Rows ``sending`` whose lease ran out (their worker died) go back to the queue.
 2. Rows queued for a cancelled digest become cancelled.
-3. Every digest going out that has due, queued rows and has shown no progress for a lease,
-   while no task waits in the queue, gets its doorbells rung again; one with nothing left is
-   marked sent.
+3. Every digest going out that has shown no progress for a lease, while no task waits in the
+   queue, gets its doorbells rung again when it has due, queued rows, or is marked sent when
+   it has nothing left.
 """
 
 from __future__ import annotations
@@ -41,14 +41,15 @@ def sweep() -> SweepReport:
         report.released = claims.expire_leases(conn, config["SEND_LEASE"], config["SEND_MAX_ATTEMPTS"], now)
         report.cancelled = claims.cancel_leftovers(conn, now)
         active = conn.execute(db.select(Digest.id).where(Digest.status.in_(claims.ACTIVE))).scalars().all()
-        for digest_id in active:
+        # A digest a sender touched within a lease is left alone (its senders close it themselves), so
+        # a big digest going out is not counted every sweep.
+        for digest_id in (d for d in active if _stalled(d)):
             due = claims.claimable(conn, digest_id, now)
-            if due == 0:
-                if claims.finish_if_done(conn, digest_id, now):
-                    report.finished.append(digest_id)
-            elif _stalled(digest_id):
+            if due:
                 report.rung[digest_id] = ring(digest_id, due)
                 _note_rung(digest_id)
+            elif claims.finish_if_done(conn, digest_id, now):
+                report.finished.append(digest_id)
     return report
 
 

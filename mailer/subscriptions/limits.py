@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+from functools import lru_cache
 
 from flask import current_app
-from limits import parse_many
+from limits import RateLimitItem, parse_many
 
 from ..extensions import limiter
 
@@ -60,8 +61,14 @@ def _allow(setting: str, scope: str, value: str) -> bool:
         return True
     prefix = current_app.config.get("RATELIMIT_KEY_PREFIX", "mailer")
     key = _bucket(scope, value)
-    results = [limiter.limiter.hit(item, prefix, scope, key) for item in parse_many(current_app.config[setting])]
+    results = [limiter.limiter.hit(item, prefix, scope, key) for item in _limits(current_app.config[setting])]
     return all(results)
+
+
+@lru_cache(maxsize=16)
+def _limits(spec: str) -> tuple[RateLimitItem, ...]:
+    """The rate limits a setting names, parsed once (not on every request)."""
+    return tuple(parse_many(spec))
 
 
 def allow_subscribe_from(ip: str) -> bool:
