@@ -30,7 +30,8 @@ def test_embedded_default_needs_no_variables(tmp_path: Path) -> None:
     assert config["SMTP_URL"] == "smtp://127.0.0.1:8025"
     assert config["BASE_URL"] == "http://127.0.0.1:5000"
     assert config["BOUNCE_ADDRESS"] == config["MAIL_FROM"]
-    assert config["SEND_RATE"] is None and config["DKIM_KEY"] is None
+    assert config["SEND_RATE"] is None
+    assert config["DKIM_KEY"] is None
     assert load_config({}, str(tmp_path))["SECRET_KEY"] == config["SECRET_KEY"]
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
 

@@ -64,7 +64,8 @@ def test_changed_field_updates_the_row_and_records_it(app: Flask) -> None:
         assert report.updated == {"meetings": ["smewg-58-peru"]}
         assert report.summary() == "0 created, 1 updated, 0 unchanged"
         after = dict(db.session.execute(db.select(Meeting.slug, Meeting.updated_at)).all())
-        assert after["smewg-58-peru"] > before["smewg-58-peru"] and after["other"] == before["other"]
+        assert after["smewg-58-peru"] > before["smewg-58-peru"]
+        assert after["other"] == before["other"]
         entry = db.session.execute(db.select(AuditEntry).order_by(AuditEntry.id.desc())).scalars().first()
         assert (entry.action, entry.target, entry.detail["updated"]) == (
             "content.import",
@@ -114,7 +115,8 @@ def test_bad_files_are_rejected_with_the_line_and_import_nothing(app: Flask) -> 
             with pytest.raises(ContentFileError) as caught:
                 import_text(text, source="bad.json")
             where = f"bad.json:{line}: " if line else "bad.json: "
-            assert where in str(caught.value) and words in str(caught.value), (text[:80], str(caught.value))
+            assert where in str(caught.value), (text[:80], str(caught.value))
+            assert words in str(caught.value), (text[:80], str(caught.value))
             assert _counts() == (0, 0, 0, 0)
 
 
@@ -124,16 +126,19 @@ def test_cli_rejects_a_bad_file_with_nonzero_exit(app: Flask, runner: FlaskCliRu
     bad.write_text(json.dumps({"meetings": [MEETING, {**MEETING, "slug": "late", "kind": "party"}]}, indent=1))
     result = runner.invoke(args=["content", "import", str(bad)])
     assert result.exit_code != 0
-    assert "nothing imported" in result.output and "content.json:17: meetings[1].kind" in result.output
+    assert "nothing imported" in result.output
+    assert "content.json:17: meetings[1].kind" in result.output
     missing = runner.invoke(args=["content", "import", str(tmp_path / "nope.json")])
-    assert missing.exit_code != 0 and "cannot read the file" in missing.output
+    assert missing.exit_code != 0
+    assert "cannot read the file" in missing.output
     huge = tmp_path / "huge.json"
     huge.write_bytes(b'{"news": []}' + b" " * 5 * 1024 * 1024)
     latin = tmp_path / "latin.json"
     latin.write_bytes(b'{"news": [\n{"slug": "caf\xe9"}]}')
     for path, words in ((huge, "larger than 5 MB"), (latin, "latin.json:2: the file is not UTF-8")):
         refused = runner.invoke(args=["content", "import", str(path)])
-        assert refused.exit_code != 0 and words in refused.output, refused.output
+        assert refused.exit_code != 0, refused.output
+        assert words in refused.output, refused.output
     with app.app_context():
         assert _counts() == (0, 0, 0, 0)
 
@@ -143,15 +148,19 @@ def test_meeting_calendar_file(app: Flask, client: FlaskClient) -> None:
     with app.app_context():
         import_text(json.dumps({"meetings": [MEETING]}))
     response = client.get("/meetings/smewg-58-peru.ics")
-    assert response.status_code == 200 and response.mimetype == "text/calendar"
+    assert response.status_code == 200
+    assert response.mimetype == "text/calendar"
     calendar = icalendar.Calendar.from_ical(response.data)
     (event,) = calendar.walk("VEVENT")
-    assert event.decoded("dtstart") == date(2024, 3, 4) and event.decoded("dtend") == date(2024, 3, 6)
-    assert str(event["location"]) == "Lima, Peru" and str(event["summary"]) == MEETING["title"]
+    assert event.decoded("dtstart") == date(2024, 3, 4)
+    assert event.decoded("dtend") == date(2024, 3, 6)
+    assert str(event["location"]) == "Lima, Peru"
+    assert str(event["summary"]) == MEETING["title"]
     with app.app_context():
         import_text(json.dumps({"meetings": [{**MEETING, "end_date": "2024-03-07"}]}))
     changed = icalendar.Calendar.from_ical(client.get("/meetings/smewg-58-peru.ics").data).walk("VEVENT")[0]
-    assert changed["uid"] == event["uid"] and changed.decoded("dtend") == date(2024, 3, 8)
+    assert changed["uid"] == event["uid"]
+    assert changed.decoded("dtend") == date(2024, 3, 8)
     assert client.get("/meetings/nope.ics").status_code == 404
     for bad in ("a" * 500, "%00", "Smewg-58-peru", "x%27%20OR%201=1--"):
         assert client.get(f"/meetings/{bad}.ics").status_code == 404, bad
@@ -167,5 +176,6 @@ def test_meeting_calendar_file_follows_an_edit_and_stays_per_meeting(app: Flask,
         import_text(json.dumps({"meetings": [{**MEETING, "status": "cancelled"}]}))
     assert b"STATUS:CANCELLED" in client.get("/meetings/smewg-58-peru.ics").data
     response = client.get("/meetings/smewg-57-chile.ics")
-    assert b"57th SME Working Group Meeting" in response.data and b"STATUS:CANCELLED" not in response.data
+    assert b"57th SME Working Group Meeting" in response.data
+    assert b"STATUS:CANCELLED" not in response.data
     assert response.headers["Content-Disposition"] == 'attachment; filename="smewg-57-chile.ics"'

@@ -57,9 +57,11 @@ def test_digest_email_matches_golden_files(app: Flask) -> None:
     assert subject == "SMEWG News (demo) — November 2026: 1 meeting, 1 project, 1 news item"
     _check_golden("digest.txt", _normalised(rendered.text, app.config["BASE_URL"]))
     _check_golden("digest.html", _normalised(rendered.html, app.config["BASE_URL"]))
-    assert '<html lang="en">' in rendered.html and "<img" not in rendered.html
+    assert '<html lang="en">' in rendered.html
+    assert "<img" not in rendered.html
     assert re.search(r'<h2 style="[^"]*color: #0b5cad', rendered.html), "CSS is inlined"
-    assert "@media (max-width: 620px)" in rendered.html and "Four more were endorsed &lt;in 2023&gt;." in rendered.html
+    assert "@media (max-width: 620px)" in rendered.html
+    assert "Four more were endorsed &lt;in 2023&gt;." in rendered.html
 
 
 def _digest(status: str, is_test: bool = False) -> int:
@@ -80,9 +82,13 @@ def test_archive_lists_only_sent_public_digests(app: Flask, client: FlaskClient)
         sent, queued = _digest("sent"), _digest("queued")
         scheduled, test = _digest("scheduled"), _digest("sent", is_test=True)
     index = client.get("/archive/").get_data(as_text=True)
-    assert "Digest sent" in index and "Digest queued" not in index and "Digest sent test" not in index
+    assert "Digest sent" in index
+    assert "Digest queued" not in index
+    assert "Digest sent test" not in index
     page = client.get(f"/archive/{sent}").get_data(as_text=True)
-    assert "58th SMEWG Meeting" in page and "4–5 March 2024" in page and "/meetings/smewg-58.ics" in page
+    assert "58th SMEWG Meeting" in page
+    assert "4–5 March 2024" in page
+    assert "/meetings/smewg-58.ics" in page
     assert client.get(f"/archive/{queued}").status_code == 200
     too_big = ("/archive/2147483648", "/archive/99999999999999999999", f"/archive/{test}?t=" + "x" * 5000)
     for hidden in (f"/archive/{scheduled}", f"/archive/{test}", "/archive/999999", "/archive/abc", *too_big):

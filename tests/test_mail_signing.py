@@ -104,7 +104,8 @@ def test_signature_field_is_folded(key: tuple[DKIMKey, Callable[..., bytes]]) ->
     field = re.match(rb"DKIM-Signature:.*?\r\n(?![ \t])", data, re.S)
     assert field is not None
     lines = field.group(0).split(b"\r\n")[:-1]
-    assert len(lines) > 1 and max(len(line) for line in lines) <= 78
+    assert len(lines) > 1
+    assert max(len(line) for line in lines) <= 78
     assert all(line.startswith(b" ") for line in lines[1:])
 
 

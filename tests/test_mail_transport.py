@@ -378,7 +378,8 @@ def test_drop_after_the_message_is_transient_and_not_resent(
     assert server.connections == 1
     server.drop_after_content = False
     smtp.send("b@example.org", ["a@example.org"], MESSAGE)
-    assert server.connections == 2 and len(server.messages) == 2
+    assert server.connections == 2
+    assert len(server.messages) == 2
 
 
 def test_hung_server_costs_one_timeout(serve_raw: Callable[..., RawSMTPServer], pipelining: bool) -> None:
@@ -413,7 +414,8 @@ def test_untrusted_certificate_is_refused(serve: Callable[..., Controller], serv
     server = serve(handler, tls_context=server_tls, require_starttls=True)
     with pytest.raises(PermanentSMTPError, match="certificate") as caught:
         transport(f"smtp://127.0.0.1:{server.port}?starttls=1").send("b@example.org", ["a@example.org"], MESSAGE)
-    assert caught.value.phase == "connect" and not caught.value.recipient_refused
+    assert caught.value.phase == "connect"
+    assert not caught.value.recipient_refused
     assert handler.received == []
 
 
@@ -458,8 +460,10 @@ def test_wrong_password_is_permanent(
         transport(auth_url(serve, server_tls, handler, "wrong"), client_tls).send(
             "b@example.org", ["a@example.org"], MESSAGE
         )
-    assert caught.value.code == 535 and caught.value.phase == "auth"
-    assert "Authentication" in caught.value.reply and not caught.value.recipient_refused
+    assert caught.value.code == 535
+    assert caught.value.phase == "auth"
+    assert "Authentication" in caught.value.reply
+    assert not caught.value.recipient_refused
     assert handler.received == []
 
 
@@ -473,7 +477,8 @@ def test_reconnects_after_server_restart(serve: Callable[..., Controller], pipel
     serve(handler, port=server.port)
     smtp.send("b@example.org", ["c@example.org"], MESSAGE)
     first, second = handler.received
-    assert second.rcpt_tos == ["c@example.org"] and second.peer != first.peer
+    assert second.rcpt_tos == ["c@example.org"]
+    assert second.peer != first.peer
 
 
 def test_reconnects_after_idle_timeout(serve: Callable[..., Controller], pipelining: bool) -> None:
@@ -496,7 +501,8 @@ def test_reconnects_after_421_closing(serve: Callable[..., Controller], pipelini
     handler.mail_replies = ["421 4.4.2 Idle too long, closing"]
     smtp.send("b@example.org", ["c@example.org"], MESSAGE)
     first, second = handler.received
-    assert second.rcpt_tos == ["c@example.org"] and second.peer != first.peer
+    assert second.rcpt_tos == ["c@example.org"]
+    assert second.peer != first.peer
     handler.mail_replies = ["421 4.3.2 Shutting down", "421 4.3.2 Shutting down"]
     with pytest.raises(TransientSMTPError) as caught:
         smtp.send("b@example.org", ["d@example.org"], MESSAGE)
@@ -553,7 +559,8 @@ def test_4xx_recipient_is_transient(serve: Callable[..., Controller], pipelining
         smtp.send("b@example.org", ["grey@example.org"], MESSAGE)
     assert (caught.value.code, caught.value.phase, caught.value.reply) == (451, "rcpt", "4.7.1 Greylisted")
     smtp.send("b@example.org", ["again@example.org"], MESSAGE)
-    assert len({r.peer for r in handler.received}) == 1 and len(handler.received) == 2
+    assert len({r.peer for r in handler.received}) == 1
+    assert len(handler.received) == 2
 
 
 def test_5xx_sender_is_permanent_and_not_a_bounce(serve: Callable[..., Controller], pipelining: bool) -> None:
@@ -602,7 +609,8 @@ def test_header_injection_in_envelope_is_refused() -> None:
     smtp = transport("smtp://127.0.0.1:1")
     with pytest.raises(PermanentSMTPError, match="single line") as caught:
         smtp.send("b@example.org", ["a@example.org\r\nRCPT TO:<x@evil.org>"], MESSAGE)
-    assert caught.value.code == 553 and caught.value.recipient_refused
+    assert caught.value.code == 553
+    assert caught.value.recipient_refused
     with pytest.raises(ValueError, match="single line"):
         smtp.send("b@example.org\r\nRCPT TO:<x@evil.org>", ["a@example.org"], MESSAGE)
 
@@ -612,7 +620,8 @@ def test_unreachable_port_is_transient_and_quick() -> None:
     started = time.monotonic()
     with pytest.raises(TransientSMTPError) as caught:
         transport(f"smtp://127.0.0.1:{free_port()}?timeout=2").send("b@example.org", ["a@example.org"], MESSAGE)
-    assert caught.value.phase == "connect" and caught.value.code is None
+    assert caught.value.phase == "connect"
+    assert caught.value.code is None
     assert time.monotonic() - started < 2
 
 

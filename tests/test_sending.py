@@ -76,10 +76,12 @@ def test_a_rerun_sends_only_what_is_still_queued(app: Flask, mailbox: CaughtMail
         db.session.execute(db.update(Delivery).where(Delivery.id.in_(first_two)).values(status="sent"))
         db.session.commit()
     report = _send(app, digest_id)
-    assert report.outcomes == {"sent": 3} and report.done
+    assert report.outcomes == {"sent": 3}
+    assert report.done
     assert sorted(_copies(mailbox)) == [f"reader{n}@example.org" for n in (2, 3, 4)]
     assert _send(app, digest_id).outcomes == {}
-    assert len(mailbox.envelopes) == 3 and _digest_status(app, digest_id) == "sent"
+    assert len(mailbox.envelopes) == 3
+    assert _digest_status(app, digest_id) == "sent"
 
 
 def test_a_batch_stops_at_its_size_and_the_next_carries_on(app: Flask, mailbox: CaughtMail) -> None:
@@ -89,8 +91,10 @@ def test_a_batch_stops_at_its_size_and_the_next_carries_on(app: Flask, mailbox: 
     assert _send(app, digest_id).outcomes == {"sent": 7}
     assert _digest_status(app, digest_id) == "sending"
     last = _send(app, digest_id)
-    assert last.outcomes == {"sent": 3} and last.done
-    assert set(_copies(mailbox).values()) == {1} and len(mailbox.envelopes) == 10
+    assert last.outcomes == {"sent": 3}
+    assert last.done
+    assert set(_copies(mailbox).values()) == {1}
+    assert len(mailbox.envelopes) == 10
     assert _digest_status(app, digest_id) == "sent"
 
 
@@ -105,8 +109,10 @@ def test_senders_racing_on_one_digest_never_send_a_row_twice(app: Flask, mailbox
     for thread in threads:
         thread.join(60)
     assert sum(r.sent for r in reports) == 60
-    assert len(mailbox.envelopes) == 60 and set(_copies(mailbox).values()) == {1}
-    assert _statuses(app, digest_id) == {"sent": 60} and _digest_status(app, digest_id) == "sent"
+    assert len(mailbox.envelopes) == 60
+    assert set(_copies(mailbox).values()) == {1}
+    assert _statuses(app, digest_id) == {"sent": 60}
+    assert _digest_status(app, digest_id) == "sent"
 
 
 def test_sweep_returns_a_dead_senders_rows_and_rings_again(app: Flask, mailbox: CaughtMail) -> None:
@@ -123,7 +129,8 @@ def test_sweep_returns_a_dead_senders_rows_and_rings_again(app: Flask, mailbox: 
         queue = app.config["REDIS_PREFIX"]
         assert get_redis().llen(queue) == 0
         report = sweep.sweep()
-        assert report.released == 3 and report.rung == {digest_id: 1}
+        assert report.released == 3
+        assert report.rung == {digest_id: 1}
         assert get_redis().llen(queue) == 1
         assert sweep.sweep().rung == {}  # rung a lease ago at most: give the doorbell time to be answered
     app.extensions["celery"].control.purge()
@@ -143,8 +150,10 @@ def test_a_claim_lost_on_every_attempt_ends_failed(app: Flask) -> None:
         conn = base.execution_options(isolation_level="AUTOCOMMIT")
         claims.claim(conn, digest_id, "dead-host:1:x", 10, utcnow() - timedelta(minutes=5))
         report = sweep.sweep()
-    assert report.released == 1 and report.finished == [digest_id]
-    assert _statuses(app, digest_id) == {"failed": 1} and _digest_status(app, digest_id) == "sent"
+    assert report.released == 1
+    assert report.finished == [digest_id]
+    assert _statuses(app, digest_id) == {"failed": 1}
+    assert _digest_status(app, digest_id) == "sent"
     with app.app_context():
         assert "worker was lost" in db.session.execute(db.select(Delivery.last_smtp_reply)).scalar_one()
 
@@ -174,11 +183,14 @@ def test_pause_resume_from_the_cli(app: Flask, runner: FlaskCliRunner, mailbox: 
     """Paused: nothing is claimed and status says who paused it; resumed: it rings and goes out once."""
     digest_id = _digest_for(app, 3)
     paused = runner.invoke(args=["digest", "pause", str(digest_id)])
-    assert paused.exit_code == 0 and f"digest {digest_id} paused" in paused.output
+    assert paused.exit_code == 0
+    assert f"digest {digest_id} paused" in paused.output
     assert runner.invoke(args=["digest", "pause", str(digest_id)]).exit_code == 1
-    assert _send(app, digest_id).outcomes == {} and mailbox.envelopes == []
+    assert _send(app, digest_id).outcomes == {}
+    assert mailbox.envelopes == []
     status = runner.invoke(args=["digest", "status", str(digest_id)])
-    assert f"digest {digest_id}: paused (paused by cli)" in status.output and "queued: 3" in status.output
+    assert f"digest {digest_id}: paused (paused by cli)" in status.output
+    assert "queued: 3" in status.output
     resumed = runner.invoke(args=["digest", "resume", str(digest_id)])
     assert resumed.exit_code == 0, resumed.output
     with app.app_context():
@@ -186,17 +198,21 @@ def test_pause_resume_from_the_cli(app: Flask, runner: FlaskCliRunner, mailbox: 
     app.extensions["celery"].control.purge()
     assert _send(app, digest_id).outcomes == {"sent": 3}
     again = runner.invoke(args=["digest", "resume", str(digest_id)])
-    assert again.exit_code == 1 and "only a paused digest can be resumed" in again.output
+    assert again.exit_code == 1
+    assert "only a paused digest can be resumed" in again.output
     late = runner.invoke(args=["digest", "pause", str(digest_id)])
-    assert late.exit_code == 1 and "is sent" in late.output
-    assert set(_copies(mailbox).values()) == {1} and len(mailbox.envelopes) == 3
+    assert late.exit_code == 1
+    assert "is sent" in late.output
+    assert set(_copies(mailbox).values()) == {1}
+    assert len(mailbox.envelopes) == 3
 
 
 def test_control_commands_refuse_what_does_not_exist(runner: FlaskCliRunner) -> None:
     """Unknown ids exit 1 with a sentence; malformed ones are usage errors."""
     for command in ("pause", "resume", "cancel", "retry-failed"):
         missing = runner.invoke(args=["digest", command, "424242"])
-        assert missing.exit_code == 1 and "no digest 424242" in missing.output
+        assert missing.exit_code == 1
+        assert "no digest 424242" in missing.output
         for bad in ("x", "0", "-1", "99999999999999999999", "1; DROP TABLE digests"):
             assert runner.invoke(args=["digest", command, bad]).exit_code == 2
 
@@ -209,9 +225,11 @@ def test_cancel_stops_what_is_left_and_frees_the_content(
     digest_id = _digest_for(app, 5)
     assert _send(app, digest_id).outcomes == {"sent": 2}
     cancelled = runner.invoke(args=["digest", "cancel", str(digest_id)])
-    assert cancelled.exit_code == 0 and "3 deliveries will not be sent" in cancelled.output
+    assert cancelled.exit_code == 0
+    assert "3 deliveries will not be sent" in cancelled.output
     assert _send(app, digest_id).outcomes == {}
-    assert _statuses(app, digest_id) == {"sent": 2, "cancelled": 3} and len(mailbox.envelopes) == 2
+    assert _statuses(app, digest_id) == {"sent": 2, "cancelled": 3}
+    assert len(mailbox.envelopes) == 2
     assert runner.invoke(args=["digest", "cancel", str(digest_id)]).exit_code == 1
     assert runner.invoke(args=["digest", "preview"]).exit_code == 0
 
@@ -224,13 +242,15 @@ def test_retry_failed_sends_the_failed_ones_again(app: Flask, runner: FlaskCliRu
     assert _digest_status(app, digest_id) == "sent"
     mailbox.reply = None
     retried = runner.invoke(args=["digest", "retry-failed", str(digest_id)])
-    assert retried.exit_code == 0 and "1 failed deliveries queued again" in retried.output
+    assert retried.exit_code == 0
+    assert "1 failed deliveries queued again" in retried.output
     app.extensions["celery"].control.purge()
     assert _digest_status(app, digest_id) == "sending"
     assert _send(app, digest_id).outcomes == {"sent": 1}
     assert _copies(mailbox) == Counter({f"reader{n}@example.org": 1 for n in range(3)})
     nothing = runner.invoke(args=["digest", "retry-failed", str(digest_id)])
-    assert nothing.exit_code == 1 and "no failed deliveries" in nothing.output
+    assert nothing.exit_code == 1
+    assert "no failed deliveries" in nothing.output
 
 
 @pytest.fixture
@@ -259,17 +279,22 @@ def test_a_refused_login_pauses_the_digest_and_fails_no_one(
     app.config.update(SMTP_URL=f"smtp://news:secret@127.0.0.1:{controller.port}", SEND_PAUSE_AFTER=2)
     digest_id = _digest_for(app, 4)
     report = _send(app, digest_id)
-    assert report.paused and report.sender_errors == 2 and report.sent == 0
+    assert report.paused
+    assert report.sender_errors == 2
+    assert report.sent == 0
     status = runner.invoke(args=["digest", "status", str(digest_id)])
     assert f"digest {digest_id}: paused (the SMTP server refused our login (authentication failed)" in status.output
-    assert "535" in status.output and "queued: 4" in status.output and "failed: 0" in status.output
+    assert "535" in status.output
+    assert "queued: 4" in status.output
+    assert "failed: 0" in status.output
     with app.app_context():
         assert db.session.execute(db.select(db.func.max(Delivery.attempts))).scalar_one() == 0
     state["accept"] = True
     assert runner.invoke(args=["digest", "resume", str(digest_id)]).exit_code == 0
     app.extensions["celery"].control.purge()
     assert _send(app, digest_id).outcomes == {"sent": 4}
-    assert set(_copies(mailbox).values()) == {1} and len(mailbox.envelopes) == 4
+    assert set(_copies(mailbox).values()) == {1}
+    assert len(mailbox.envelopes) == 4
 
 
 def test_statements_per_delivery_stay_under_a_twentieth(app: Flask, mailbox: CaughtMail) -> None:
@@ -284,7 +309,8 @@ def test_statements_per_delivery_stay_under_a_twentieth(app: Flask, mailbox: Cau
         finally:
             event.remove(db.engine, "before_cursor_execute", listener)
         dialect = db.engine.dialect.name
-    assert report.sent == 300 and report.done
+    assert report.sent == 300
+    assert report.done
     # PostgreSQL: claim and record per chunk of 100; SQLite adds reads of the subscribers and the digest.
     per_delivery = 0.05 if dialect == "postgresql" else 0.07
     assert len(statements) <= per_delivery * 300, statements

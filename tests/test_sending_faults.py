@@ -132,7 +132,8 @@ class Rig:
         assert result.exit_code == 0, result.output
         first, *rest = result.output.splitlines()
         match = STATUS_LINE.match(first)
-        assert match and int(match.group(1)) == digest_id, result.output
+        assert match, result.output
+        assert int(match.group(1)) == digest_id, result.output
         counts = {name: int(n) for name, n in (line.split(": ") for line in rest)}
         return Status(match.group(2), match.group(3), counts, result.output)
 
@@ -265,7 +266,8 @@ def test_worker_killed_mid_digest(make_rig: Callable[..., Rig]) -> None:
     rig.midway()
     (worker,) = rig.processes.workers
     pool = len(worker.children())
-    assert pool and worker.kill() == pool + 1
+    assert pool
+    assert worker.kill() == pool + 1
     rig.note(f"kill -9 worker and its {pool} pool processes")
     rig.processes.worker()
     rig.assert_everyone_once(digest_id, duplicates_at_most=CHUNK * pool)
@@ -328,11 +330,14 @@ def test_smtp_auth_failure_pauses_the_digest(make_rig: Callable[..., Rig]) -> No
     rig.mta.auth_ok = False
     digest_id = rig.start()
     paused = rig.wait_for_state(digest_id, "paused", timeout=30)
-    assert paused.reason and "authentication" in paused.reason.lower(), paused.output
+    assert paused.reason, paused.output
+    assert "authentication" in paused.reason.lower(), paused.output
     # What staff see from a shell on a production box, and how they carry on.
     shown = rig.processes.cli("digest", "status", str(digest_id))
-    assert shown.returncode == 0 and shown.stdout.startswith(f"digest {digest_id}: paused ("), shown.stderr
-    assert rig.mta.auth_failures > 0 and rig.mta.count() == 0
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith(f"digest {digest_id}: paused ("), shown.stderr
+    assert rig.mta.auth_failures > 0
+    assert rig.mta.count() == 0
     assert paused.counts.get("failed", 0) == paused.counts.get("bounced", 0) == 0, paused.output
     assert paused.counts.get("queued") == len(rig.emails), paused.output
     with rig.app.app_context():
@@ -386,7 +391,8 @@ def test_cancel_mid_digest_stops_it(make_rig: Callable[..., Rig]) -> None:
     deliveries = rig.deliveries(digest_id)
     assert {e for e, s in deliveries.items() if s == "sent"} == set(copies), "the database disagrees with the MTA"
     assert {e for e, s in deliveries.items() if s == "cancelled"} == set(rig.emails) - set(copies), status.output
-    assert status.counts["sent"] == len(copies) and status.counts["cancelled"] == len(rig.emails) - len(copies)
+    assert status.counts["sent"] == len(copies)
+    assert status.counts["cancelled"] == len(rig.emails) - len(copies)
 
 
 def test_pause_then_resume_completes_once(make_rig: Callable[..., Rig]) -> None:

@@ -28,7 +28,8 @@ def test_create_with_password_from_stdin(app: Flask, runner: FlaskCliRunner) -> 
     assert "created admin Editor@example.org" in result.output
     [user] = _staff(app)
     assert user.role == "admin"
-    assert user.password_hash != PASSWORD and check_password_hash(user.password_hash, PASSWORD)
+    assert user.password_hash != PASSWORD
+    assert check_password_hash(user.password_hash, PASSWORD)
     with app.app_context():
         entry = db.session.execute(db.select(AuditEntry)).scalar_one()
         assert (entry.action, entry.target) == ("staff.create", "Editor@example.org")

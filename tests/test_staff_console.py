@@ -38,7 +38,8 @@ def test_sign_in_then_dashboard_then_sign_out(app: Flask, client: FlaskClient) -
     """Right credentials open the console, which shows the audience; signing out closes it."""
     _with_staff(app)
     response = _login(client, "Editor@Example.org", PASSWORD)
-    assert response.status_code == 302 and response.headers["Location"] == "/staff/"
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/staff/"
     page = client.get("/staff/").get_data(as_text=True)
     assert "1 confirmed" in page
     with app.app_context():
@@ -103,4 +104,5 @@ def test_control_characters_in_the_address_sign_nobody_in(app: Flask, client: Fl
     _with_staff(app)
     for email in ("editor@example.org\x00", "\x00", "editor@example.org\x1b"):
         response = _login(client, email, PASSWORD)
-        assert response.status_code == 200 and "do not match an account" in response.get_data(as_text=True)
+        assert response.status_code == 200
+        assert "do not match an account" in response.get_data(as_text=True)

@@ -39,7 +39,8 @@ def test_add_then_edit_a_meeting(app: Flask, staff: FlaskClient, auth: AuthActio
     assert response.status_code == 303
     assert "59th SMEWG Meeting" in staff.get("/staff/content/").get_data(as_text=True)
     form = staff.get("/staff/content/meetings/smewg-59").get_data(as_text=True)
-    assert 'value="Incheon"' in form and 'value="2025-02-24"' in form
+    assert 'value="Incheon"' in form
+    assert 'value="2025-02-24"' in form
     edited = auth.post("/staff/content/meetings/smewg-59", {**MEETING, "slug": "hijack", "title": "59th SMEWG"})
     assert edited.status_code == 303
     assert _meetings(app) == [("smewg-59", "59th SMEWG", 59)]
@@ -81,7 +82,8 @@ def test_bad_input_is_a_form_error_and_saves_nothing(
     response = auth.post("/staff/content/meetings/new", {**MEETING, **changes})
     assert response.status_code == 400
     page = response.get_data(as_text=True)
-    assert f'id="{field}-error"' in page and message in page
+    assert f'id="{field}-error"' in page
+    assert message in page
     assert _meetings(app) == []
 
 
@@ -89,7 +91,8 @@ def test_new_item_cannot_take_an_existing_slug(app: Flask, staff: FlaskClient, a
     """Adding with a slug in use is refused rather than overwriting the other item."""
     auth.post("/staff/content/meetings/new", MEETING)
     response = auth.post("/staff/content/meetings/new", {**MEETING, "title": "Another"})
-    assert response.status_code == 400 and "is already used" in response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert "is already used" in response.get_data(as_text=True)
     assert _meetings(app) == [("smewg-59", "59th SMEWG Meeting", 59)]
 
 

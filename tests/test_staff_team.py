@@ -67,7 +67,8 @@ def test_admin_cannot_switch_themselves_off(app: Flask, admin: FlaskClient, auth
     with app.app_context():
         own = db.session.execute(db.select(StaffUser.id).where(StaffUser.role == "admin")).scalar()
     response = auth.post(f"/staff/team/{own}/deactivate")
-    assert response.status_code == 409 and "cannot deactivate your own account" in response.get_data(as_text=True)
+    assert response.status_code == 409
+    assert "cannot deactivate your own account" in response.get_data(as_text=True)
     assert _team(app)["boss@example.org"] == ("admin", True)
 
 
@@ -88,7 +89,8 @@ def test_bad_input_adds_nobody(
     """Malformed, injected, oversized and duplicate values: 400 with the reason, no new account."""
     before = _team(app)
     response = auth.post("/staff/team/", data)
-    assert response.status_code == 400 and message in response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
     assert _team(app) == before
 
 
