@@ -143,6 +143,7 @@ def measure(base: str, hello: str, slug: str, args: argparse.Namespace, folder: 
         (f"GET /meetings/{slug}.ics", f"/meetings/{slug}.ics", None),
         ("POST /api/v1/subscriptions", "/api/v1/subscriptions", script),
     ]
+    cases = [case for case in cases if not args.only or any(word in case[0] for word in args.only)]
     print(f"{'endpoint':<44} {'req/s':>8} {'hello':>8} {'ratio':>6} {'p99 ms':>7} {'hello p99':>9} {'non-2xx':>7}")
     for name, path, lua in cases:
         wrk(base + path, args.connections, 2, lua)  # warm-up: fills connection pools and caches
@@ -160,6 +161,26 @@ def measure(base: str, hello: str, slug: str, args: argparse.Namespace, folder: 
         )
 
 
+DRAIN = """\
+import time
+from wsgi import app
+from mailer.subscriptions.inbox import process_inbox
+with app.app_context():
+    started = time.perf_counter()
+    done = process_inbox()
+    print(done, time.perf_counter() - started)
+"""
+
+
+def drain(env: dict[str, str], app_dir: Path) -> None:
+    """Record what the subscribe runs left in the inbox, in one process as a worker does; print the rate."""
+    out = subprocess.run(
+        [str(VENV_BIN / "python"), "-c", DRAIN], env=env, cwd=app_dir, check=True, capture_output=True, text=True
+    ).stdout.split()
+    done, seconds = int(out[0]), float(out[1])
+    print(f"worker side: {done} subscribe requests recorded in {seconds:.1f} s by one process: {done / seconds:.0f}/s")
+
+
 def _median(runs: list[dict[str, float]]) -> dict[str, float]:
     """The median rate and the median p99 of several wrk runs."""
     return {key: statistics.median(run[key] for run in runs) for key in ("rate", "p99")}
@@ -171,6 +192,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=3, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=5, help="alternating hello/mailer runs per endpoint")
     parser.add_argument("--connections", type=int, default=20)
+    parser.add_argument("--only", nargs="*", help="measure only endpoints whose name holds one of these words")
     parser.add_argument("--app-dir", type=Path, default=ROOT, help="the checkout to serve (default: this one)")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
@@ -203,6 +225,8 @@ def main() -> None:
             f"mailer from {args.app_dir}, {args.connections} connections, {args.rounds} x {args.duration} s, log {log}"
         )
         measure(base, hello, slug, args, folder)
+        if not args.only or any("POST" in word for word in args.only):
+            drain(env, args.app_dir)
     finally:
         for proc in procs:
             stop(proc)

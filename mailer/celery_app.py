@@ -40,6 +40,11 @@ def init_celery(app: Flask) -> Celery:
             "heartbeat": {"task": "mailer.heartbeat", "schedule": 60.0},
             "release-scheduled-digests": {"task": "mailer.digests.release_scheduled", "schedule": 30.0},
             "sweep-sending": {"task": "mailer.sending.sweep", "schedule": float(app.config["SWEEP_INTERVAL"])},
+            # Subscribe requests whose doorbell task was lost (normally the web rings at once).
+            "drain-subscribe-inbox": {
+                "task": "mailer.subscriptions.process_requests",
+                "schedule": float(app.config["SWEEP_INTERVAL"]),
+            },
         },
     )
     settings.update(app.config.get("CELERY", {}))

@@ -12,7 +12,9 @@ from werkzeug.test import TestResponse
 
 from mailer.extensions import db
 from mailer.models import ConsentEvent, Subscriber, SubscriberStatus, Topic, utcnow
-from tests.conftest import csrf_token
+from mailer.redis_client import get_redis
+from mailer.subscriptions import inbox
+from tests.conftest import csrf_token, wait_until
 
 LINK = re.compile(r"https?://\S+/subscriptions/(confirm|manage|unsubscribe)/[A-Za-z0-9._-]+")
 
@@ -41,8 +43,23 @@ def link_in(message: EmailMessage, kind: str) -> str:
     raise AssertionError(f"no {kind} link in the email")
 
 
+def settle(app: Flask) -> None:
+    """Wait until every subscribe request the web accepted is recorded: drain the inbox here, or let the
+    worker that holds it finish (the same ``process_inbox`` a worker runs on its doorbell)."""
+    with app.app_context():
+        waiting, _, lock = inbox._keys()
+        client = get_redis()
+
+        def settled() -> bool:
+            inbox.process_inbox()
+            return not client.llen(waiting) and not client.exists(lock)
+
+        wait_until(settled)
+
+
 def snapshot(app: Flask) -> tuple[list[tuple[object, ...]], int]:
-    """Every subscriber row and the number of consent events: what a test asserts did not change."""
+    """Every subscriber row and the number of consent events once requests settled: what must not change."""
+    settle(app)
     with app.app_context():
         rows = db.session.execute(
             db.select(
@@ -77,7 +94,8 @@ def add_subscriber(app: Flask, email: str, status: SubscriberStatus, topics: int
 
 
 def subscriber(app: Flask, email: str) -> Subscriber | None:
-    """The subscriber row for ``email`` (detached, attributes loaded)."""
+    """The subscriber row for ``email`` once requests settled (detached, attributes loaded)."""
+    settle(app)
     with app.app_context():
         row = db.session.execute(
             db.select(Subscriber).where(db.func.lower(Subscriber.email) == email.lower())
@@ -88,7 +106,8 @@ def subscriber(app: Flask, email: str) -> Subscriber | None:
 
 
 def events(app: Flask, email: str) -> list[ConsentEvent]:
-    """The consent events of ``email``'s subscriber, oldest first (detached)."""
+    """The consent events of ``email``'s subscriber once requests settled, oldest first (detached)."""
+    settle(app)
     with app.app_context():
         rows = list(
             db.session.execute(

@@ -20,7 +20,7 @@ from mailer.extensions import db
 from mailer.models import AuditEntry, Subscriber, SubscriberStatus, Topic
 from mailer.subscriptions.emails import send_confirmation
 from tests.conftest import CaughtMail, csrf_token, wait_until
-from tests.subscribing import add_subscriber, events, link_in, snapshot, subscribe, subscriber, text_of
+from tests.subscribing import add_subscriber, events, link_in, settle, snapshot, subscribe, subscriber, text_of
 
 
 def test_whole_lifecycle(app: Flask, client: FlaskClient, mailbox: CaughtMail, celery_worker: object) -> None:
@@ -371,6 +371,7 @@ def test_stored_address_is_normalised(app: Flask, client: FlaskClient) -> None:
     """The domain is lower-cased and the address is unique regardless of case."""
     subscribe(client, "  Ann@EXAMPLE.org ")
     subscribe(client, "ANN@example.ORG")
+    settle(app)
     with app.app_context():
         emails = db.session.execute(db.select(Subscriber.email)).scalars().all()
     assert emails == ["Ann@example.org"]

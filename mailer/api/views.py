@@ -17,8 +17,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..extensions import csrf
 from ..models import Topic
+from ..subscriptions.limits import Verdict
 from ..subscriptions.service import InvalidInput, SubscriptionRequest, clean_email, clean_name, clean_topics
-from ..subscriptions.web import accept_subscription, allow_subscribe_request
+from ..subscriptions.web import accept_subscription
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -58,13 +59,22 @@ def create_subscription() -> tuple[Response, int]:
 
 
 def _subscribe() -> None:
-    """Limit, read, check and act on one request; raise Refused."""
-    if not allow_subscribe_request():
+    """Read and check one request, count it against the limits, act on it; raise Refused."""
+    try:
+        body = _json_object()
+        req = None if body.get("website") else _subscription_request(body)
+    except Refused:
+        # Bad input counts against the client's budget too; over it, the answer is the 429.
+        _raise_if_over(accept_subscription(None, "api"))
+        raise
+    _raise_if_over(accept_subscription(req, "api"))
+
+
+def _raise_if_over(verdict: Verdict) -> None:
+    """Raise the 429 that ``verdict`` calls for, if any."""
+    if verdict is Verdict.CLIENT_OVER:
         raise Refused(429, "rate_limited", "Too many subscribe requests from here. Please try again later.")
-    body = _json_object()
-    if body.get("website"):
-        return
-    if not accept_subscription(_subscription_request(body), "api"):
+    if verdict is Verdict.ADDRESS_OVER:
         raise Refused(429, "rate_limited", "Too many emails asked for this address. Please try again later.")
 
 

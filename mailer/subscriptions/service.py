@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import secrets
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -23,7 +25,6 @@ from ..extensions import db
 from ..models import AuditEntry, ConsentEvent, Subscriber, SubscriberStatus, Topic, utcnow
 from ..text import is_one_line
 from ..tokens import TokenExpired, TokenInvalid, read_token
-from .limits import allow_confirmation_to
 
 MAX_EMAIL = 254
 MAX_NAME = 200
@@ -49,10 +50,6 @@ class InvalidInput(ValueError):
         super().__init__(message)
         self.field = field
         self.message = message
-
-
-class RateLimited(Exception):
-    """Too many confirmation emails asked for this address's mailbox or domain recently; nothing was sent."""
 
 
 class LinkError(Exception):
@@ -152,62 +149,83 @@ def find_subscriber(email: str) -> Subscriber | None:
     ).scalar_one_or_none()
 
 
-def request_subscription(req: SubscriptionRequest, consent: Consent) -> None:
-    """Act on a subscribe request with the same work whatever the address's state; only the email differs.
+@dataclass(frozen=True)
+class Received:
+    """A subscribe request as the web accepted it: what was asked, by whom, under which wording, when."""
 
-    New, pending and unsubscribed addresses get a fresh confirmation, a confirmed one "already subscribed",
-    a suppressed one nothing. Raise RateLimited (before any change) when its mailbox or domain asked too often.
+    request: SubscriptionRequest
+    consent: Consent
+    version: str
+    at: datetime
+
+
+#: The task that answers subscribe requests, by name: it takes a batch of [subscriber id, email kind] pairs.
+ANSWER_TASK = "mailer.subscriptions.send_answers"
+CONFIRMATION = "confirmation"
+ALREADY_SUBSCRIBED = "already_subscribed"
+
+
+def record_requests(batch: Sequence[Received]) -> None:
+    """Record subscribe requests (the worker drains them from the inbox) in one transaction; then email.
+
+    New addresses become pending; pending and unsubscribed ones get the request's choices and a fresh
+    confirmation; confirmed ones get "already subscribed"; suppressed ones nothing. Every request is a
+    consent event with the time and wording of the moment it was made. If another process inserted one
+    of the addresses meanwhile, the batch is recorded again one request at a time.
     """
-    if not allow_confirmation_to(req.email):
-        raise RateLimited(req.email)
-    # Every state runs the same statements: one lookup, one write to the subscriber (the same
-    # conditional UPDATE for every known address), one consent event, one commit, one task.
-    # Only what the write matches and which task is queued differ, so the time of the answer
-    # does not tell whether an address bounced or is subscribed.
-    existing = find_subscriber(req.email)
-    previous = existing.status if existing else "new"
-    if existing is None:
-        subscriber = _insert_pending(req)
-    else:
-        subscriber = existing
-        _renew_pending(subscriber, req)
-    _log(subscriber, "subscribe", consent, {"previous_status": previous, "topics": Topic(req.topics).to_names()})
-    subscriber_id = subscriber.id
-    db.session.commit()
-    # Queued by name after the commit: the service never imports its tasks (tasks import the service).
-    current_app.extensions["celery"].send_task(_answer_task(previous), args=[subscriber_id])
-
-
-#: The tasks that answer a subscribe request, by name.
-CONFIRMATION_TASK = "mailer.subscriptions.send_confirmation"
-ALREADY_SUBSCRIBED_TASK = "mailer.subscriptions.send_already_subscribed"
-
-
-def _answer_task(previous: str) -> str:
-    """The task that answers a subscribe request for an address that was ``previous``.
-
-    A suppressed address gets the confirmation task too: the task sends only to a pending
-    address, so nothing goes out, but queuing it costs the request what it costs for others.
-    """
-    return ALREADY_SUBSCRIBED_TASK if previous == CONFIRMED else CONFIRMATION_TASK
-
-
-def _insert_pending(req: SubscriptionRequest) -> Subscriber:
-    """Insert a pending subscriber, or renew the row a concurrent request inserted first."""
-    subscriber = Subscriber(
-        email=req.email, name=req.name, topics=int(req.topics), status=PENDING, confirm_nonce=secrets.token_hex(16)
-    )
-    db.session.add(subscriber)
     try:
-        db.session.flush()
+        answers = _record(batch)
     except IntegrityError:
         db.session.rollback()
-        existing = find_subscriber(req.email)
-        if existing is None:
-            raise
-        _renew_pending(existing, req)
-        return existing
-    return subscriber
+        answers = [answer for received in batch for answer in _record_alone(received)]
+    if answers:
+        # Queued by name after the commit: the service never imports its tasks (tasks import the service).
+        current_app.extensions["celery"].send_task(ANSWER_TASK, args=[answers])
+
+
+def _record_alone(received: Received) -> list[list[Any]]:
+    """Record one request; a concurrent insert of its address is found on the second attempt."""
+    try:
+        return _record([received])
+    except IntegrityError:
+        db.session.rollback()
+        return _record([received])
+
+
+def _record(batch: Sequence[Received]) -> list[list[Any]]:
+    """Write the batch and commit; return the [subscriber id, email kind] pairs to answer."""
+    wanted = {r.request.email.lower() for r in batch}
+    known = {
+        s.email.lower(): s
+        for s in db.session.execute(db.select(Subscriber).where(func.lower(Subscriber.email).in_(wanted))).scalars()
+    }
+    answers: list[tuple[Subscriber, str]] = []
+    for received in batch:
+        req = received.request
+        subscriber = known.get(req.email.lower())
+        previous = subscriber.status if subscriber else "new"
+        if subscriber is None:
+            subscriber = known[req.email.lower()] = Subscriber(
+                email=req.email, name=req.name, topics=int(req.topics), status=PENDING, confirm_nonce=_nonce()
+            )
+            db.session.add(subscriber)
+        else:
+            _renew_pending(subscriber, req)
+        detail = {"previous_status": previous, "topics": Topic(req.topics).to_names()}
+        _log(subscriber, "subscribe", received.consent, detail, at=received.at, version=received.version)
+        if previous == CONFIRMED:
+            answers.append((subscriber, ALREADY_SUBSCRIBED))
+        elif previous != SUPPRESSED:
+            answers.append((subscriber, CONFIRMATION))
+    db.session.flush()
+    pairs = [[subscriber.id, kind] for subscriber, kind in answers]
+    db.session.commit()
+    return pairs
+
+
+def _nonce() -> str:
+    """A fresh confirmation nonce: the newest confirmation email is the only one that works."""
+    return secrets.token_hex(16)
 
 
 def _renew_pending(subscriber: Subscriber, req: SubscriptionRequest) -> None:
@@ -222,22 +240,29 @@ def _renew_pending(subscriber: Subscriber, req: SubscriptionRequest) -> None:
             "status": PENDING,
             "name": req.name,
             "topics": int(req.topics),
-            "confirm_nonce": secrets.token_hex(16),
+            "confirm_nonce": _nonce(),
             "unsubscribed_at": None,
         },
     )
 
 
-def _log(subscriber: Subscriber, event: str, consent: Consent, detail: dict[str, Any] | None = None) -> None:
-    """Add one consent event for ``subscriber`` to the session."""
+def _log(
+    subscriber: Subscriber,
+    event: str,
+    consent: Consent,
+    detail: dict[str, Any] | None = None,
+    at: datetime | None = None,
+    version: str | None = None,
+) -> None:
+    """Add one consent event for ``subscriber`` to the session (made now, under today's wording, by default)."""
     db.session.add(
         ConsentEvent(
             subscriber=subscriber,
             event=event,
-            occurred_at=utcnow(),
+            occurred_at=at or utcnow(),
             ip=(consent.ip or None) and consent.ip[:IP_SIZE],
             user_agent=(consent.user_agent or None) and consent.user_agent[:USER_AGENT_SIZE],
-            consent_version=current_app.config["CONSENT_VERSION"],
+            consent_version=version or current_app.config["CONSENT_VERSION"],
             source=consent.source,
             detail=detail,
         )

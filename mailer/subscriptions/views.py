@@ -13,9 +13,10 @@ from ..extensions import csrf
 from ..models import Subscriber, Topic
 from . import service
 from .forms import PreferencesForm, RevokeLinksForm, SubscribeForm
+from .limits import Verdict
 from .links import preferences_url, unsubscribe_url
 from .service import CONSENT_SENTENCE, LinkError
-from .web import accept_subscription, allow_subscribe_request, client_consent
+from .web import accept_subscription, client_consent
 
 bp = Blueprint("subscriptions", __name__)
 
@@ -65,15 +66,14 @@ def subscribe_widget() -> Page:
 
 
 def _handle_subscribe(form: SubscribeForm, source: str, action: str) -> Page:
-    """Limit, check, act, then send everyone to the same "check your inbox" page."""
-    if not allow_subscribe_request():
+    """Check, count, act, then send everyone to the same "check your inbox" page."""
+    valid = form.validate()
+    caught = bool(form.website.data)
+    verdict = accept_subscription(form.subscription_request() if valid and not caught else None, source)
+    if verdict is not Verdict.ACCEPTED:
         return _too_many()
-    if form.website.data:
-        return redirect(url_for(".check_inbox"), 303)
-    if not form.validate():
+    if not valid and not caught:
         return _subscribe_page(form, action, 400)
-    if not accept_subscription(form.subscription_request(), source):
-        return _too_many()
     return redirect(url_for(".check_inbox"), 303)
 
 

@@ -3,14 +3,17 @@
 The client IP is ``request.remote_addr``: behind a reverse proxy it is the proxy's address
 unless the app is wrapped in werkzeug's ProxyFix for the number of proxies in front of it.
 Its budget is counted per IPv4 address and per IPv6 /64 (see ``limits.client_network``).
+Every request is counted against it, bad input included; a request with good input is also
+counted against its mailbox and domain and handed to the worker (``inbox.submit``).
 """
 
 from __future__ import annotations
 
 from flask import request
 
-from .limits import allow_subscribe_from
-from .service import Consent, RateLimited, SubscriptionRequest, request_subscription
+from .inbox import check_client, submit
+from .limits import Verdict
+from .service import Consent, SubscriptionRequest
 
 
 def client_consent(source: str) -> Consent:
@@ -18,17 +21,8 @@ def client_consent(source: str) -> Consent:
     return Consent(source=source, ip=request.remote_addr, user_agent=request.user_agent.string or None)
 
 
-def allow_subscribe_request() -> bool:
-    """Count this subscribe request against the client IP's budget; False when exhausted."""
-    return allow_subscribe_from(request.remote_addr or "")
-
-
-def accept_subscription(req: SubscriptionRequest | None, source: str) -> bool:
-    """Act on a checked request (None for a bot caught by the honeypot); False when rate-limited."""
+def accept_subscription(req: SubscriptionRequest | None, source: str) -> Verdict:
+    """Count the request and pass a checked one on (None: bad input, or a bot caught by the honeypot)."""
     if req is None:
-        return True
-    try:
-        request_subscription(req, client_consent(source))
-    except RateLimited:
-        return False
-    return True
+        return check_client(request.remote_addr or "")
+    return submit(req, client_consent(source))
