@@ -14,20 +14,9 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from mailer.content.importer import ContentFileError, import_text
 from mailer.extensions import db
 from mailer.models import AuditEntry, Meeting, NewsItem, Project
+from tests.data import meeting
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "smewg-content.json"
-
-MEETING = {
-    "slug": "smewg-58-peru",
-    "title": "58th SME Working Group Meeting",
-    "kind": "working-group",
-    "number": 58,
-    "start_date": "2024-03-04",
-    "end_date": "2024-03-05",
-    "city": "Lima",
-    "economy": "Peru",
-    "status": "held",
-}
 
 
 def _counts() -> tuple[int, ...]:
@@ -58,19 +47,19 @@ def test_example_imports_once_then_changes_nothing(app: Flask, runner: FlaskCliR
 def test_changed_field_updates_the_row_and_records_it(app: Flask) -> None:
     """Changing one field updates that row only, bumps its updated_at and writes an audit entry."""
     with app.app_context():
-        import_text(json.dumps({"meetings": [MEETING, {**MEETING, "slug": "other", "number": 57}]}))
+        import_text(json.dumps({"meetings": [meeting(), meeting(slug="other", number=57)]}))
         before = dict(db.session.execute(db.select(Meeting.slug, Meeting.updated_at)).all())
-        report = import_text(json.dumps({"meetings": [{**MEETING, "city": "Arequipa"}]}), source="edit.json")
-        assert report.updated == {"meetings": ["smewg-58-peru"]}
+        report = import_text(json.dumps({"meetings": [meeting(city="Arequipa")]}), source="edit.json")
+        assert report.updated == {"meetings": ["smewg-58"]}
         assert report.summary() == "0 created, 1 updated, 0 unchanged"
         after = dict(db.session.execute(db.select(Meeting.slug, Meeting.updated_at)).all())
-        assert after["smewg-58-peru"] > before["smewg-58-peru"]
+        assert after["smewg-58"] > before["smewg-58"]
         assert after["other"] == before["other"]
         entry = db.session.execute(db.select(AuditEntry).order_by(AuditEntry.id.desc())).scalars().first()
         assert (entry.action, entry.target, entry.detail["updated"]) == (
             "content.import",
             "edit.json",
-            {"meetings": ["smewg-58-peru"]},
+            {"meetings": ["smewg-58"]},
         )
 
 
@@ -79,17 +68,13 @@ BAD_FILES = [
     ('{"meetings": [\n  {"slug": "a",\n   "title": "x",,\n', 3, "broken JSON"),
     ('{"meetings": [\n  {"slug": "a"}\n]}', 2, "meetings[0]: missing title"),
     (
-        '{\n"meetings": [\n'
-        + json.dumps(MEETING)
-        + ",\n"
-        + json.dumps({**MEETING, "slug": "b", "number": "57"})
-        + "\n]}",
+        '{\n"meetings": [\n' + json.dumps(meeting()) + ",\n" + json.dumps(meeting(slug="b", number="57")) + "\n]}",
         4,
         "meetings[1].number: must be a whole number",
     ),
     ('{"projects": [\n{"slug": "p", "title": "P",\n "status": "finished"}]}', 3, "projects[0].status: must be one of"),
-    ('{"meetings": [\n' + json.dumps({**MEETING, "start_date": "2024-02-30"}) + "]}", 2, "not a real date"),
-    ('{"meetings": [\n' + json.dumps({**MEETING, "link": "javascript:alert(1)"}) + "]}", 2, "http:// or https://"),
+    ('{"meetings": [\n' + json.dumps(meeting(start_date="2024-02-30")) + "]}", 2, "not a real date"),
+    ('{"meetings": [\n' + json.dumps(meeting(link="javascript:alert(1)")) + "]}", 2, "http:// or https://"),
     ('{"news": [\n{"slug": "Bad Slug", "title": "t", "published_on": "2024-01-01", "body": "b"}]}', 2, "news[0].slug"),
     (
         '{"news": [\n{"slug": "n", "title": "' + "x" * 301 + '", "published_on": "2024-01-01", "body": "b"}]}',
@@ -123,7 +108,7 @@ def test_bad_files_are_rejected_with_the_line_and_import_nothing(app: Flask) -> 
 def test_cli_rejects_a_bad_file_with_nonzero_exit(app: Flask, runner: FlaskCliRunner, tmp_path: Path) -> None:
     """``content import`` on a file with a bad last item exits non-zero and imports none of it."""
     bad = tmp_path / "content.json"
-    bad.write_text(json.dumps({"meetings": [MEETING, {**MEETING, "slug": "late", "kind": "party"}]}, indent=1))
+    bad.write_text(json.dumps({"meetings": [meeting(), meeting(slug="late", kind="party")]}, indent=1))
     result = runner.invoke(args=["content", "import", str(bad)])
     assert result.exit_code != 0
     assert "nothing imported" in result.output
@@ -146,8 +131,8 @@ def test_cli_rejects_a_bad_file_with_nonzero_exit(app: Flask, runner: FlaskCliRu
 def test_meeting_calendar_file(app: Flask, client: FlaskClient) -> None:
     """The .ics is a VCALENDAR with an all-day VEVENT over the meeting's dates and a stable UID."""
     with app.app_context():
-        import_text(json.dumps({"meetings": [MEETING]}))
-    response = client.get("/meetings/smewg-58-peru.ics")
+        import_text(json.dumps({"meetings": [meeting()]}))
+    response = client.get("/meetings/smewg-58.ics")
     assert response.status_code == 200
     assert response.mimetype == "text/calendar"
     calendar = icalendar.Calendar.from_ical(response.data)
@@ -155,26 +140,26 @@ def test_meeting_calendar_file(app: Flask, client: FlaskClient) -> None:
     assert event.decoded("dtstart") == date(2024, 3, 4)
     assert event.decoded("dtend") == date(2024, 3, 6)
     assert str(event["location"]) == "Lima, Peru"
-    assert str(event["summary"]) == MEETING["title"]
+    assert str(event["summary"]) == meeting()["title"]
     with app.app_context():
-        import_text(json.dumps({"meetings": [{**MEETING, "end_date": "2024-03-07"}]}))
-    changed = icalendar.Calendar.from_ical(client.get("/meetings/smewg-58-peru.ics").data).walk("VEVENT")[0]
+        import_text(json.dumps({"meetings": [meeting(end_date="2024-03-07")]}))
+    changed = icalendar.Calendar.from_ical(client.get("/meetings/smewg-58.ics").data).walk("VEVENT")[0]
     assert changed["uid"] == event["uid"]
     assert changed.decoded("dtend") == date(2024, 3, 8)
     assert client.get("/meetings/nope.ics").status_code == 404
-    for bad in ("a" * 500, "%00", "Smewg-58-peru", "x%27%20OR%201=1--"):
+    for bad in ("a" * 500, "%00", "Smewg-58", "x%27%20OR%201=1--"):
         assert client.get(f"/meetings/{bad}.ics").status_code == 404, bad
 
 
 def test_meeting_calendar_file_follows_an_edit_and_stays_per_meeting(app: Flask, client: FlaskClient) -> None:
     """A cached .ics shows a cancellation on the next request, and each meeting keeps its own file."""
-    other = {**MEETING, "slug": "smewg-57-chile", "number": 57, "title": "57th SME Working Group Meeting"}
+    other = meeting(slug="smewg-57-chile", number=57, title="57th SME Working Group Meeting")
     with app.app_context():
-        import_text(json.dumps({"meetings": [MEETING, other]}))
-    assert b"STATUS:CANCELLED" not in client.get("/meetings/smewg-58-peru.ics").data
+        import_text(json.dumps({"meetings": [meeting(), other]}))
+    assert b"STATUS:CANCELLED" not in client.get("/meetings/smewg-58.ics").data
     with app.app_context():
-        import_text(json.dumps({"meetings": [{**MEETING, "status": "cancelled"}]}))
-    assert b"STATUS:CANCELLED" in client.get("/meetings/smewg-58-peru.ics").data
+        import_text(json.dumps({"meetings": [meeting(status="cancelled")]}))
+    assert b"STATUS:CANCELLED" in client.get("/meetings/smewg-58.ics").data
     response = client.get("/meetings/smewg-57-chile.ics")
     assert b"57th SME Working Group Meeting" in response.data
     assert b"STATUS:CANCELLED" not in response.data

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 import re
@@ -15,8 +14,6 @@ from xml.etree import ElementTree
 
 import dkim
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
@@ -27,18 +24,8 @@ from mailer.models import ALL_TOPICS, Delivery, Digest, Subscriber, Topic
 from mailer.sending import engine
 from mailer.tokens import make_token, read_token
 from tests.conftest import CaughtMail, wait_until
+from tests.data import digest_content, dkim_key
 
-CONTENT = {
-    "meetings": [
-        {"slug": "smewg-58", "title": "58th SMEWG Meeting", "kind": "working-group", "number": 58,
-         "start_date": "2024-03-04", "end_date": "2024-03-05", "city": "Lima", "economy": "Peru", "status": "held",
-         "link": "https://www.apec.org/"},
-        {"slug": "smemm-30", "title": "30th SME Ministerial Meeting", "kind": "ministerial",
-         "start_date": "2024-09-05", "economy": "Peru", "status": "upcoming"},
-    ],
-    "news": [{"slug": "nine-projects", "title": "Nine projects under way", "published_on": "2023-12-15",
-              "body": "The SMEWG is implementing nine APEC-funded projects."}],
-}  # fmt: skip
 LINK = re.compile(r"https?://[^\s<>\"]+")
 ATOM = "{http://www.w3.org/2005/Atom}"
 
@@ -61,16 +48,6 @@ def _send(app: Flask, digest_id: int) -> engine.BatchReport:
     return engine.send_batch(digest_id, app.extensions["mailer.variants"])
 
 
-@pytest.fixture(scope="module")
-def dkim_key() -> tuple[bytes, bytes]:
-    """A test RSA key: (private PEM, the DNS TXT record publishing its public half)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())  # fmt: skip
-    public = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return private, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
-
-
 def _links(message: EmailMessage) -> tuple[list[str], list[str]]:
     """The URLs in the text part and the hrefs in the HTML part."""
     text = message.get_body(("plain",)).get_content()
@@ -85,14 +62,13 @@ def _follow(client: FlaskClient, url: str) -> int:
 
 
 def test_digest_reaches_each_subscriber_with_their_topics(
-    app: Flask, client: FlaskClient, runner: FlaskCliRunner, mailbox: CaughtMail, celery_worker: object,
-    dkim_key: tuple[bytes, bytes],
-) -> None:  # fmt: skip
+    app: Flask, client: FlaskClient, runner: FlaskCliRunner, mailbox: CaughtMail, celery_worker: object
+) -> None:
     """A sent digest: right recipients and parts, list headers, DKIM, links that resolve and are personal."""
-    private, record = dkim_key
+    private, record = dkim_key()
     app.config.update(DKIM_DOMAIN="demo.mailer.invalid", DKIM_SELECTOR="test", DKIM_KEY=private)
     with app.app_context():
-        import_text(json.dumps(CONTENT))
+        import_text(json.dumps(digest_content()))
         a = _subscriber("a@example.org", ALL_TOPICS)
         b = _subscriber("b@example.org", int(Topic.NEWS))
         projects_only = _subscriber("p@example.org", int(Topic.PROJECTS))
@@ -166,7 +142,7 @@ def test_digest_reaches_each_subscriber_with_their_topics(
 def test_next_digest_holds_only_what_changed_since_the_last(app: Flask, runner: FlaskCliRunner) -> None:
     """Right after a digest the next is refused as empty; editing one item makes it the only one in the next."""
     with app.app_context():
-        import_text(json.dumps(CONTENT))
+        import_text(json.dumps(digest_content()))
     first = runner.invoke(args=["digest", "send"])
     assert first.exit_code == 0, first.output
     with app.app_context():
@@ -183,7 +159,8 @@ def test_next_digest_holds_only_what_changed_since_the_last(app: Flask, runner: 
         assert empty.exit_code != 0
         assert "nothing new" in empty.output
     with app.app_context():
-        edited = dict(CONTENT, meetings=[CONTENT["meetings"][0], {**CONTENT["meetings"][1], "status": "held"}])
+        edited = digest_content()
+        edited["meetings"][1]["status"] = "held"
         import_text(json.dumps(edited))
     preview = runner.invoke(args=["digest", "preview"])
     assert preview.exit_code == 0, preview.output
@@ -201,7 +178,7 @@ def test_next_digest_holds_only_what_changed_since_the_last(app: Flask, runner: 
 def test_preview_filters_topics(app: Flask, runner: FlaskCliRunner) -> None:
     """``--topics news`` previews the news only; an unknown topic is a usage error."""
     with app.app_context():
-        import_text(json.dumps(CONTENT))
+        import_text(json.dumps(digest_content()))
     news = runner.invoke(args=["digest", "preview", "--topics", "news"])
     assert news.exit_code == 0
     assert "Nine projects under way" in news.output
@@ -218,7 +195,7 @@ def test_preview_filters_topics(app: Flask, runner: FlaskCliRunner) -> None:
 def test_batch_skips_the_unsubscribed_records_failures_and_never_sends_twice(app: Flask, mailbox: CaughtMail) -> None:
     """Unsubscribed after creation: skipped; a 550: failed with the reply; a re-run sends nothing again."""
     with app.app_context():
-        import_text(json.dumps(CONTENT))
+        import_text(json.dumps(digest_content()))
         ids = [_subscriber(f"{n}@example.org", ALL_TOPICS) for n in ("ok", "gone", "left", "jörg")]
         _subscriber("idn@bücher.example", ALL_TOPICS)
         digest = service.create_digest()
@@ -249,7 +226,7 @@ def test_hard_bounce_suppresses_the_address(app: Flask, mailbox: CaughtMail) -> 
     """A 550 at RCPT: the delivery is bounced with the reply, the address suppressed and logged."""
     mailbox.unknown_users = {"nobody@example.org"}
     with app.app_context():
-        import_text(json.dumps(CONTENT))
+        import_text(json.dumps(digest_content()))
         gone = _subscriber("nobody@example.org", ALL_TOPICS)
         _subscriber("ok@example.org", ALL_TOPICS)
         digest = service.create_digest()
@@ -271,7 +248,7 @@ def test_transient_failure_waits_its_backoff_then_fails_after_the_last_attempt(a
     """A 451 leaves the delivery queued with the reply until its backoff; the last attempt marks it failed."""
     app.config.update(SEND_MAX_ATTEMPTS=2, SEND_RETRY_DELAY=3600)
     with app.app_context():
-        import_text(json.dumps(CONTENT))
+        import_text(json.dumps(digest_content()))
         _subscriber("busy@example.org", ALL_TOPICS)
         digest = service.create_digest()
         service.release_due()
@@ -306,7 +283,7 @@ def test_send_task_retries_a_transient_failure(
     refusals = iter(["451 4.3.0 busy"])
     mailbox.reply = lambda sender, to: next(refusals, None)
     with app.app_context():
-        import_text(json.dumps(CONTENT))
+        import_text(json.dumps(digest_content()))
         _subscriber("retry@example.org", ALL_TOPICS)
     digest_id = int(runner.invoke(args=["digest", "send"]).stdout)
     mailbox.wait_for(1)
@@ -323,7 +300,7 @@ def test_test_send_goes_to_one_address_and_moves_no_watermark(
 ) -> None:
     """``--test-to`` sends one [TEST] copy whose archive link works only with its token."""
     with app.app_context():
-        import_text(json.dumps(CONTENT))
+        import_text(json.dumps(digest_content()))
         _subscriber("reader@example.org", ALL_TOPICS)
     bad = runner.invoke(args=["digest", "send", "--test-to", "x@example.org\r\nBcc: y@example.org"])
     assert bad.exit_code != 0
@@ -351,7 +328,7 @@ def test_test_send_goes_to_one_address_and_moves_no_watermark(
 def test_scheduled_digest_is_released_when_due(app: Flask, runner: FlaskCliRunner, tmp_path: Path) -> None:
     """``--at`` schedules without deliveries; when due, release_due snapshots them and queues it."""
     with app.app_context():
-        import_text(json.dumps(CONTENT))
+        import_text(json.dumps(digest_content()))
         _subscriber("reader@example.org", ALL_TOPICS)
     past = runner.invoke(args=["digest", "send", "--at", "2020-01-01T09:00"])
     assert past.exit_code != 0
@@ -378,7 +355,7 @@ def test_scheduled_digest_is_released_when_due(app: Flask, runner: FlaskCliRunne
 def test_a_test_copys_archive_link_expires(app: Flask, client: FlaskClient, runner: FlaskCliRunner) -> None:
     """The token in a test copy's "view in browser" link works until TEST_LINK_MAX_AGE, then the page is a 404."""
     with app.app_context():
-        import_text(json.dumps(CONTENT))
+        import_text(json.dumps(digest_content()))
         digest = service.create_digest(test_to="editor@example.org")
         link = f"/archive/{digest.id}?t=" + make_token("archive", digest.id)
     _purge_queue(app)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import re
 from email import policy
 from email.message import EmailMessage
@@ -11,8 +10,6 @@ from email.parser import BytesParser
 import dkim
 import pytest
 from aiosmtpd.controller import Controller
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -27,6 +24,7 @@ from mailer.mail import (
 )
 from mailer.mail import personal_placeholder as placeholder
 from tests.conftest import CaughtMail
+from tests.data import dkim_key
 
 SENDER = "Jörg Müller · SMEWG News <news@example.org>"
 UNSUBSCRIBE = placeholder("unsubscribe_url")
@@ -259,24 +257,15 @@ def test_rendered_base_template_builds() -> None:
     assert 'style="' in html
 
 
-@pytest.fixture(scope="module")
-def dkim_key() -> tuple[bytes, bytes, bytes, bytes]:
-    """(selector, domain, private PEM, DNS TXT record) of a fresh test key."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    public = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return b"mailer", b"example.org", pem, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+#: Where the tests' DKIM key is published: mailer._domainkey.example.org.
+SELECTOR, DOMAIN = b"mailer", b"example.org"
 
 
-def test_dkim_signature_verifies(dkim_key: tuple[bytes, bytes, bytes, bytes]) -> None:
+def test_dkim_signature_verifies() -> None:
     """A signed message verifies against the published key and covers the list headers."""
-    selector, domain, pem, record = dkim_key
-
-    def dnsfunc(name: bytes, timeout: int = 5) -> bytes:
-        assert name == b"mailer._domainkey.example.org."
-        return record
-
-    data = build(factory(dkim=(selector, domain, pem)))
+    key = dkim_key()
+    dnsfunc = key.dns(SELECTOR, DOMAIN)
+    data = build(factory(dkim=(SELECTOR, DOMAIN, key.pem)))
     assert dkim.verify(data, dnsfunc=dnsfunc)
     signature = parse(data)["DKIM-Signature"]
     signed = {h.strip() for h in re.search(r"h=([^;]+)", signature.replace("\r\n", "")).group(1).split(":")}
@@ -290,24 +279,22 @@ def test_dkim_signature_verifies(dkim_key: tuple[bytes, bytes, bytes, bytes]) ->
     assert not dkim.verify(added, dnsfunc=dnsfunc)
 
 
-def test_signed_message_survives_smtp(
-    dkim_key: tuple[bytes, bytes, bytes, bytes], smtp_server: tuple[CaughtMail, Controller]
-) -> None:
+def test_signed_message_survives_smtp(smtp_server: tuple[CaughtMail, Controller]) -> None:
     """Sent through a real SMTP server (dot-stuffing and all), the bytes still verify."""
-    selector, domain, pem, record = dkim_key
+    key = dkim_key()
     caught, controller = smtp_server
-    data = build(factory(text=".a line starting with a dot\n" + TEXT, dkim=(selector, domain, pem)))
+    data = build(factory(text=".a line starting with a dot\n" + TEXT, dkim=(SELECTOR, DOMAIN, key.pem)))
     smtp = SMTPTransport(SMTPSettings.from_url(f"smtp://127.0.0.1:{controller.port}"))
     smtp.send("bounces@example.org", ["ann@example.com"], data)
     caught.wait_for(1)
     assert caught.raw[0] == data
-    assert dkim.verify(caught.raw[0], dnsfunc=lambda name, timeout=5: record)
+    assert dkim.verify(caught.raw[0], dnsfunc=lambda name, timeout=5: key.record)
     assert parts(caught.messages[0])[0].startswith(".a line starting with a dot\n")
 
 
-def test_dkim_from_config(dkim_key: tuple[bytes, bytes, bytes, bytes]) -> None:
+def test_dkim_from_config() -> None:
     """All three settings give the signing key; any missing gives None."""
-    pem = dkim_key[2]
+    pem = dkim_key().pem
     config = {"DKIM_SELECTOR": "mailer", "DKIM_DOMAIN": "example.org", "DKIM_KEY": pem}
     assert dkim_from_config(config) == (b"mailer", b"example.org", pem)
     assert dkim_from_config({**config, "DKIM_KEY": None}) is None

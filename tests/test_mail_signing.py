@@ -10,13 +10,14 @@ from collections.abc import Callable
 import dkim
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from dkim.canonicalization import Relaxed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailer.mail import MessageFactory, RenderedEmail, make_message_id, personal_placeholder, signing
 from mailer.mail.signing import BodyHash, DKIMKey, header_fields, load_private_key, relaxed_body, sign
+from tests.data import dkim_key
 
 LINK = personal_placeholder("link")
 OTHER = personal_placeholder("other")
@@ -42,29 +43,16 @@ HOSTILE = [
 
 @pytest.fixture(scope="module", params=[1024, 2048], ids=["rsa1024", "rsa2048"])
 def key(request: pytest.FixtureRequest) -> tuple[DKIMKey, Callable[..., bytes]]:
-    """A fresh RSA key as MessageFactory takes it, and a dkimpy DNS lookup publishing its public half."""
-    private = rsa.generate_private_key(public_exponent=65537, key_size=request.param)
-    pem = private.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    public = private.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
-
-    def dnsfunc(name: bytes, timeout: int = 5) -> bytes:
-        """The TXT record for mailer._domainkey.example.org."""
-        assert name == b"mailer._domainkey.example.org."
-        return record
-
-    return (b"mailer", b"example.org", pem), dnsfunc
+    """An RSA key as MessageFactory takes it, and a dkimpy DNS lookup publishing its public half."""
+    pair = dkim_key(request.param)
+    return (b"mailer", b"example.org", pair.pem), pair.dns(b"mailer", b"example.org")
 
 
-def factory(dkim_key: DKIMKey, **options: object) -> MessageFactory:
+def factory(signing_key: DKIMKey, **options: object) -> MessageFactory:
     """A signing factory for a variant whose literals end and start with whitespace."""
     options = {"subject": "Digest", "sender": "News <news@example.org>", "reply_to": "help@example.org", **options}
     text, html = options.pop("text", TEXT), options.pop("html", HTML)
-    return MessageFactory(RenderedEmail(text=text, html=html), dkim=dkim_key, **options)  # type: ignore[arg-type]
+    return MessageFactory(RenderedEmail(text=text, html=html), dkim=signing_key, **options)  # type: ignore[arg-type]
 
 
 def build(maker: MessageFactory, link: str = "https://example.org/u/1", **options: object) -> bytes:
@@ -89,8 +77,8 @@ def tag(data: bytes, name: str) -> str:
 
 def test_plain_ascii_message_verifies(key: tuple[DKIMKey, Callable[..., bytes]]) -> None:
     """An all-ASCII message verifies, with the tags RFC 6376 asks for."""
-    dkim_key, dnsfunc = key
-    data = build(factory(dkim_key, text=f"Plain text {LINK}\n", html=f"<p>{LINK}</p>"))
+    signing_key, dnsfunc = key
+    data = build(factory(signing_key, text=f"Plain text {LINK}\n", html=f"<p>{LINK}</p>"))
     assert dkim.verify(data, dnsfunc=dnsfunc)
     assert (tag(data, "v"), tag(data, "a"), tag(data, "c")) == ("1", "rsa-sha256", "relaxed/relaxed")
     assert (tag(data, "d"), tag(data, "s")) == ("example.org", "mailer")
@@ -99,8 +87,8 @@ def test_plain_ascii_message_verifies(key: tuple[DKIMKey, Callable[..., bytes]])
 
 def test_signature_field_is_folded(key: tuple[DKIMKey, Callable[..., bytes]]) -> None:
     """Every line of the DKIM-Signature field stays within 78 octets; continuation lines start with SP."""
-    dkim_key, _ = key
-    data = build(factory(dkim_key))
+    signing_key, _ = key
+    data = build(factory(signing_key))
     field = re.match(rb"DKIM-Signature:.*?\r\n(?![ \t])", data, re.S)
     assert field is not None
     lines = field.group(0).split(b"\r\n")[:-1]
@@ -111,8 +99,8 @@ def test_signature_field_is_folded(key: tuple[DKIMKey, Callable[..., bytes]]) ->
 
 def test_non_ascii_folded_subject_verifies(key: tuple[DKIMKey, Callable[..., bytes]]) -> None:
     """An RFC 2047 Subject folded over several lines verifies."""
-    dkim_key, dnsfunc = key
-    data = build(factory(dkim_key, subject="Digest: é 日本 😀 " * 8, sender="Jörg Müller · News <news@example.org>"))
+    signing_key, dnsfunc = key
+    data = build(factory(signing_key, subject="Digest: é 日本 😀 " * 8, sender="Jörg Müller · News <news@example.org>"))
     head = data.partition(b"\r\n\r\n")[0]
     assert re.search(rb"\r\nSubject: [^\r]*\r\n [^\r]*\r\n ", head), "the Subject is folded"
     assert dkim.verify(data, dnsfunc=dnsfunc)
@@ -125,8 +113,8 @@ def test_optional_headers_are_signed_when_present(
     key: tuple[DKIMKey, Callable[..., bytes]], reply_to: str | None, list_unsubscribe: str | None, one_click: bool
 ) -> None:
     """h= names exactly the present headers, each twice; the message verifies either way."""
-    dkim_key, dnsfunc = key
-    data = build(factory(dkim_key, reply_to=reply_to), list_unsubscribe=list_unsubscribe, one_click=one_click)
+    signing_key, dnsfunc = key
+    data = build(factory(signing_key, reply_to=reply_to), list_unsubscribe=list_unsubscribe, one_click=one_click)
     assert dkim.verify(data, dnsfunc=dnsfunc)
     present = ["from", "to", "subject", "date", "message-id", "list-id", "mime-version", "content-type"]
     present += ["reply-to"] * bool(reply_to) + ["list-unsubscribe"] * bool(list_unsubscribe)
@@ -139,8 +127,8 @@ def test_optional_headers_are_signed_when_present(
 @pytest.mark.parametrize("value", HOSTILE, ids=repr)
 def test_hostile_personal_values_verify(key: tuple[DKIMKey, Callable[..., bytes]], value: str) -> None:
     """Whitespace at the seams, long and empty values: bh= equals the whole body's hash; dkimpy agrees."""
-    dkim_key, dnsfunc = key
-    data = build(factory(dkim_key), link=value)
+    signing_key, dnsfunc = key
+    data = build(factory(signing_key), link=value)
     body = data.partition(b"\r\n\r\n")[2]
     whole = base64.b64encode(hashlib.sha256(relaxed_body(body)).digest()).decode()
     assert tag(data, "bh") == whole
@@ -150,8 +138,8 @@ def test_hostile_personal_values_verify(key: tuple[DKIMKey, Callable[..., bytes]
 
 def test_each_message_of_a_factory_verifies(key: tuple[DKIMKey, Callable[..., bytes]]) -> None:
     """The shared body-hash prefix is copied, not consumed: every message of a factory verifies."""
-    dkim_key, dnsfunc = key
-    maker = factory(dkim_key)
+    signing_key, dnsfunc = key
+    maker = factory(signing_key)
     messages = [build(maker, link=value, to=f"r{n} <r{n}@example.com>") for n, value in enumerate(HOSTILE)]
     assert all(dkim.verify(data, dnsfunc=dnsfunc) for data in messages)
 
@@ -160,8 +148,8 @@ def test_body_is_not_canonicalised_whole_per_message(
     key: tuple[DKIMKey, Callable[..., bytes]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The factory's pieces line up, so building a message canonicalises only the recipient's values."""
-    dkim_key, _ = key
-    maker = factory(dkim_key)
+    signing_key, _ = key
+    maker = factory(signing_key)
     calls: list[bytes] = []
     monkeypatch.setattr(signing, "relaxed_body", lambda body: calls.append(body) or relaxed_body(body))
     for value in HOSTILE:
@@ -171,36 +159,36 @@ def test_body_is_not_canonicalised_whole_per_message(
 
 def test_tampered_body_fails(key: tuple[DKIMKey, Callable[..., bytes]]) -> None:
     """A changed character in the body breaks the signature."""
-    dkim_key, dnsfunc = key
-    data = build(factory(dkim_key))
+    signing_key, dnsfunc = key
+    data = build(factory(signing_key))
     assert b"Your link:" in data
     assert not dkim.verify(data.replace(b"Your link:", b"Your lynk:", 1), dnsfunc=dnsfunc)
 
 
 def test_tampered_signed_header_fails(key: tuple[DKIMKey, Callable[..., bytes]]) -> None:
     """A changed Subject or To breaks the signature."""
-    dkim_key, dnsfunc = key
-    data = build(factory(dkim_key))
+    signing_key, dnsfunc = key
+    data = build(factory(signing_key))
     assert not dkim.verify(re.sub(rb"\r\nSubject: [^\r]*", b"\r\nSubject: You won", data, count=1), dnsfunc=dnsfunc)
     assert not dkim.verify(data.replace(b"ann@example.com", b"bob@example.com", 1), dnsfunc=dnsfunc)
 
 
 def test_added_from_header_fails(key: tuple[DKIMKey, Callable[..., bytes]]) -> None:
     """Over-signing: a second From added in transit breaks the signature (above or below the first)."""
-    dkim_key, dnsfunc = key
-    data = build(factory(dkim_key))
+    signing_key, dnsfunc = key
+    data = build(factory(signing_key))
     assert not dkim.verify(data.replace(b"\r\nFrom: ", b"\r\nFrom: evil@example.net\r\nFrom: ", 1), dnsfunc=dnsfunc)
     assert not dkim.verify(data.replace(b"\r\nTo: ", b"\r\nFrom: evil@example.net\r\nTo: ", 1), dnsfunc=dnsfunc)
 
 
 def test_sign_whole_message(key: tuple[DKIMKey, Callable[..., bytes]]) -> None:
     """``sign`` signs any CRLF message in one piece, repeated fields included."""
-    dkim_key, dnsfunc = key
+    signing_key, dnsfunc = key
     message = (
         b"From: a@example.org\r\nTo:  b@example.com \r\nTo: c@example.com\r\nSubject: hi\r\n\tthere  \r\n"
         b"X-Unsigned: 1\r\n\r\nbody  line \t\r\n\r\n \r\n\r\n"
     )
-    data = sign(message, dkim_key) + message
+    data = sign(message, signing_key) + message
     assert dkim.verify(data, dnsfunc=dnsfunc)
     assert tag(data, "h") == "from:to:subject:from:to:subject"
     assert not dkim.verify(data.replace(b"To: c@", b"To: d@"), dnsfunc=dnsfunc)

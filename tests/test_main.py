@@ -18,6 +18,7 @@ from mailer.main.tasks import HEARTBEAT, heartbeat
 from mailer.models import Meeting, utcnow
 from mailer.redis_client import get_redis, redis_key
 from tests.conftest import wait_until
+from tests.data import meeting
 
 
 def test_home_lists_meetings(app: Flask, client: FlaskClient) -> None:
@@ -81,27 +82,21 @@ def test_client_address_behind_trusted_proxies(monkeypatch: pytest.MonkeyPatch, 
     assert seen == {"0": "127.0.0.1", "1": "203.0.113.9"}
 
 
-def _meeting_titled(title: str) -> dict[str, object]:
-    """A meeting entry of a content file, as the staff console's editor saves it."""
-    return {"slug": "smewg-58", "title": title, "kind": "working-group", "number": 58, "start_date": "2024-03-04",
-            "end_date": "2024-03-05", "city": "Lima", "economy": "Peru", "status": "held"}  # fmt: skip
-
-
 def test_home_shows_an_edit_on_the_next_request(app: Flask, client: FlaskClient) -> None:
     """The cached home page is rendered again as soon as an item is added or edited in this process."""
     assert "No meetings yet." in client.get("/").get_data(as_text=True)
     with app.app_context():
-        import_text(json.dumps({"meetings": [_meeting_titled("58th SMEWG Meeting")]}))
+        import_text(json.dumps({"meetings": [meeting()]}))
     assert "58th SMEWG Meeting" in client.get("/").get_data(as_text=True)
     with app.app_context():
-        import_text(json.dumps({"meetings": [_meeting_titled("58th SMEWG Meeting, renamed")]}))
+        import_text(json.dumps({"meetings": [meeting(title="58th SMEWG Meeting, renamed")]}))
     assert "58th SMEWG Meeting, renamed" in client.get("/").get_data(as_text=True)
 
 
 def test_home_shows_another_process_edit_within_the_version_ttl(app: Flask, client: FlaskClient) -> None:
     """An edit committed outside this process's sessions (another web process) shows once VERSION_TTL passed."""
     with app.app_context():
-        import_text(json.dumps({"meetings": [_meeting_titled("58th SMEWG Meeting")]}))
+        import_text(json.dumps({"meetings": [meeting()]}))
     assert "58th SMEWG Meeting" in client.get("/").get_data(as_text=True)
     with app.app_context(), db.engine.begin() as conn:
         conn.execute(db.update(Meeting).values(title="Renamed elsewhere", updated_at=utcnow()))

@@ -28,13 +28,13 @@ from mailer.redis_client import get_redis
 from mailer.sending import claims, engine, sweep
 from mailer.sending.leases import LeaseKeeper
 from tests.conftest import CaughtMail, free_port
-from tests.test_digests import CONTENT
+from tests.data import digest_content
 
 
 def _digest_for(app: Flask, count: int) -> int:
     """Content, ``count`` confirmed subscribers and a released digest whose doorbells are dropped; its id."""
     with app.app_context():
-        import_text(json.dumps(CONTENT))
+        import_text(json.dumps(digest_content()))
         db.session.add_all(
             Subscriber(email=f"reader{n}@example.org", topics=ALL_TOPICS, status="confirmed") for n in range(count)
         )

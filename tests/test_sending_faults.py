@@ -25,6 +25,7 @@ from mailer import create_app
 from mailer.content.importer import import_text
 from mailer.extensions import db
 from mailer.models import ALL_TOPICS, Delivery, Subscriber
+from tests.data import news_item
 from tests.processes import CountingMTA, PostgresProxy, PrivateRedis, Processes
 
 pytestmark = [
@@ -33,10 +34,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning"),
 ]
 
-CONTENT = {
-    "news": [{"slug": "nine-projects", "title": "Nine projects under way", "published_on": "2023-12-15",
-              "body": "The SMEWG is implementing nine APEC-funded projects."}],
-}  # fmt: skip
 #: Small chunks, a short lease and a fast sweep, so "mid-digest" is easy to hit and recovery takes seconds.
 SETTINGS = {
     "SEND_BATCH_SIZE": "100",
@@ -94,7 +91,7 @@ class Rig:
         """Something new to send and ``count`` confirmed subscribers to all topics."""
         emails = [f"reader{n:05d}@example.org" for n in range(count)]
         with self.app.app_context():
-            import_text(json.dumps(CONTENT))
+            import_text(json.dumps({"news": [news_item()]}))
             rows = [{"email": e, "status": "confirmed", "topics": ALL_TOPICS} for e in emails]
             db.session.execute(db.insert(Subscriber), rows)
             db.session.commit()

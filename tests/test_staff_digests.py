@@ -16,19 +16,14 @@ from mailer.extensions import db
 from mailer.models import ALL_TOPICS, AuditEntry, Delivery, Digest, Subscriber
 from mailer.sending import engine
 from tests.conftest import AuthActions, CaughtMail, csrf_token, wait_until
-
-CONTENT = {
-    "meetings": [{"slug": "smewg-58", "title": "58th SMEWG Meeting", "kind": "working-group",
-                  "start_date": "2024-03-04", "city": "Lima", "economy": "Peru", "status": "held"}],
-    "news": [{"slug": "nine", "title": "Nine projects under way", "published_on": "2023-12-15", "body": "Nine."}],
-}  # fmt: skip
+from tests.data import meeting, news_item
 
 
 @pytest.fixture
 def staff(app: Flask, auth: AuthActions) -> FlaskClient:
     """A signed-in editor, with new content and two confirmed subscribers."""
     with app.app_context():
-        import_text(json.dumps(CONTENT))
+        import_text(json.dumps({"meetings": [meeting()], "news": [news_item()]}))
         db.session.add_all([Subscriber(email=f"{n}@example.org", topics=ALL_TOPICS, status="confirmed")
                             for n in ("ana", "ben")])  # fmt: skip
         db.session.commit()
