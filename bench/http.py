@@ -161,6 +161,46 @@ def measure(base: str, hello: str, slug: str, args: argparse.Namespace, folder: 
         )
 
 
+STATES = ("new", "pending", "confirmed", "unsubscribed", "suppressed")
+
+
+def by_state(env: dict[str, str], port: int, rounds: int) -> None:
+    """Median answer time of the subscribe API per state of the address, requests interleaved on one connection.
+
+    Equal work, equal time: the answer must not tell a suppressed (bounced) address from any other.
+    """
+    import http.client  # noqa: PLC0415 - bench/http.py shadows the package name until main() fixed sys.path
+    import json  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
+        for state in STATES[1:]:
+            conn.execute(
+                "INSERT INTO subscribers (email, status, topics, link_version, created_at, updated_at) "
+                "VALUES (%s, %s, 7, 1, now(), now())",
+                (f"state-{state}@bench.example.org", state),
+            )
+    connection = http.client.HTTPConnection("127.0.0.1", port)
+    times: dict[str, list[float]] = {state: [] for state in STATES}
+    for n in range(rounds):
+        for state in STATES:
+            # A new address each time for "new"; the others are the same known address again and again.
+            email = f"state-new-{n}@bench.example.org" if state == "new" else f"state-{state}@bench.example.org"
+            body = json.dumps({"email": email})
+            started = time.perf_counter()
+            connection.request("POST", "/api/v1/subscriptions", body, {"Content-Type": "application/json"})
+            response = connection.getresponse()
+            response.read()
+            times[state].append((time.perf_counter() - started) * 1000)
+            assert response.status == 202, response.status
+    medians = {state: statistics.median(values) for state, values in times.items()}
+    print(f"answer time by address state ({rounds} interleaved requests each, one keep-alive connection):")
+    for state, median in medians.items():
+        print(f"  {state:<13} median {median:6.2f} ms   p90 {statistics.quantiles(times[state], n=10)[-1]:6.2f} ms")
+    spread = max(medians.values()) - min(medians.values())
+    print(f"  spread of the medians: {spread:.2f} ms ({spread / statistics.median(medians.values()):.0%})")
+
+
 DRAIN = """\
 import time
 from wsgi import app
@@ -192,6 +232,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=3, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=5, help="alternating hello/mailer runs per endpoint")
     parser.add_argument("--connections", type=int, default=20)
+    parser.add_argument("--state-rounds", type=int, default=300, help="requests per address state")
     parser.add_argument("--only", nargs="*", help="measure only endpoints whose name holds one of these words")
     parser.add_argument("--app-dir", type=Path, default=ROOT, help="the checkout to serve (default: this one)")
     args = parser.parse_args()
@@ -226,6 +267,7 @@ def main() -> None:
         )
         measure(base, hello, slug, args, folder)
         if not args.only or any("POST" in word for word in args.only):
+            by_state(env, port, args.state_rounds)
             drain(env, args.app_dir)
     finally:
         for proc in procs:
