@@ -145,13 +145,16 @@ CONSENT_EVENTS = ("subscribe", "confirm", "preferences", "unsubscribe", "resubsc
 
 
 class ConsentEvent(db.Model):
-    """Append-only log of consent; triggers in the migration refuse UPDATE and DELETE."""
+    """Append-only log of consent: triggers refuse UPDATE, and DELETE while the subscriber exists.
+
+    The one way to remove events is to erase their subscriber (``subscriptions/erasure.py``).
+    """
 
     __tablename__ = "consent_events"
     __table_args__ = (CheckConstraint(_in("event", CONSENT_EVENTS), name="event"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"), index=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), index=True)
     event: Mapped[str] = mapped_column(String(16))
     occurred_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     ip: Mapped[str | None] = mapped_column(String(45))
@@ -309,7 +312,8 @@ class Delivery(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     digest_id: Mapped[int] = mapped_column(ForeignKey("digests.id"))
-    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"), index=True)
+    # NULL once the subscriber was erased: the row stays, without the address, so the digest's counts hold.
+    subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id"), index=True)
     email: Mapped[str] = mapped_column(String(254))
     topics: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), default="queued")
@@ -325,6 +329,17 @@ class Delivery(db.Model):
     next_attempt_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
     digest: Mapped[Digest] = relationship(back_populates="deliveries")
+
+
+class ErasedAddress(db.Model):
+    """An address erased on its owner's request, kept only as a keyed hash so imports cannot bring it back."""
+
+    __tablename__ = "erased_addresses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # HMAC-SHA256 (SECRET_KEY) of the lower-cased address, in hex.
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    erased_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
 
 
 STAFF_ROLES = ("admin", "editor")

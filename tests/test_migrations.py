@@ -16,7 +16,7 @@ from flask_migrate import downgrade, upgrade
 
 from mailer import create_app
 from mailer.extensions import db
-from mailer.models import ConsentEvent, Meeting, Subscriber
+from mailer.models import ConsentEvent, Delivery, Digest, ErasedAddress, Meeting, Subscriber, utcnow
 from tests.conftest import _admin, _with_database
 
 TABLES = {
@@ -29,6 +29,7 @@ TABLES = {
     "deliveries",
     "staff_users",
     "audit_log",
+    "erased_addresses",
 }
 
 
@@ -64,6 +65,30 @@ def test_upgrade_downgrade_upgrade(empty_app: Flask) -> None:
         assert _tables() == TABLES
         downgrade(revision="base")
         assert _tables() == set()
+        upgrade()
+        assert _tables() == TABLES
+
+
+def test_erasure_revision_down_and_up_again(empty_app: Flask) -> None:
+    """0003 down to 0002 drops the erased addresses and the deliveries left without a subscriber; up again."""
+    with empty_app.app_context():
+        upgrade()
+        ana = Subscriber(email="ana@example.org")
+        digest = Digest(subject="S", until=utcnow(), content={}, topics=7)
+        db.session.add_all([ana, digest, ErasedAddress(hash="0" * 64)])
+        db.session.flush()
+        db.session.add(ConsentEvent(subscriber_id=ana.id, event="subscribe", source="form"))
+        for subscriber_id in (ana.id, None):
+            db.session.add(Delivery(digest_id=digest.id, subscriber_id=subscriber_id, email="x", topics=7))
+        ana_id = ana.id
+        db.session.commit()
+        db.session.remove()
+        downgrade(revision="0002")
+        assert _tables() == TABLES - {"erased_addresses"}
+        with db.engine.begin() as conn:
+            assert conn.execute(sa.text("SELECT subscriber_id FROM deliveries")).scalars().all() == [ana_id]
+        with pytest.raises(sa.exc.DatabaseError, match="append-only"), db.engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM consent_events"))
         upgrade()
         assert _tables() == TABLES
 
