@@ -1,4 +1,4 @@
-"""``flask --app wsgi subscribers export|import``."""
+"""``flask --app wsgi subscribers export|import|erase``."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
+from .erasure import erase_subscriber, is_erased
+from .service import find_subscriber
 from .transfer import NotUTF8, SubscriberImportError, import_subscribers, utf8_lines, write_export
 
-subscribers_cli = AppGroup("subscribers", help="Subscribers as CSV.")
+subscribers_cli = AppGroup("subscribers", help="Subscribers as CSV; erasure on request.")
 MAX_FILE = 200 * 1024 * 1024
 
 
@@ -39,5 +41,33 @@ def import_(file: Path, send_confirmations: bool) -> None:
         raise click.ClickException(f"{file}: nothing imported:\n" + "\n".join(exc.problems)) from None
     click.echo(
         f"imported {report.confirmed} confirmed, {report.pending} pending, {report.opted_out} unsubscribed or "
-        f"suppressed; {len(report.already_known)} already known and left unchanged"
+        f"suppressed; {len(report.already_known)} already known and left unchanged; "
+        f"{report.erased_skipped} erased, skipped"
     )
+
+
+@subscribers_cli.command("erase")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (needed when nobody can answer).")
+def erase(email: str, yes: bool) -> None:
+    """Erase every piece of personal data about EMAIL on its owner's request; the address stays blocked."""
+    subscriber = find_subscriber(email.strip())
+    if subscriber is None:
+        known = " (it was erased already)" if is_erased(email) else ""
+        raise click.ClickException(f"no subscriber has the address {email}{known}")
+    if not yes:
+        _confirm_erasure(subscriber.email)
+    marker = erase_subscriber(subscriber, actor="cli", ip=None)
+    if marker is None:
+        raise click.ClickException(f"{email} was erased by someone else meanwhile")
+    click.echo(f"erased {email}: the audit log names it {marker}")
+
+
+def _confirm_erasure(email: str) -> None:
+    """Ask before erasing; with nobody to answer (no stdin, CI) that is an error, not a yes."""
+    try:
+        agreed = click.confirm(f"Erase {email}, its consent log and its address in deliveries for good?")
+    except click.Abort:
+        raise click.UsageError("nobody to confirm the erasure: add --yes") from None
+    if not agreed:
+        raise click.ClickException("nothing erased")

@@ -4,7 +4,8 @@ Import never makes anyone confirmed without evidence of consent: a row is import
 confirmed only when it carries ``consent_at`` (when the person agreed), and that evidence
 goes into the consent log. Rows without it come in pending and receive nothing unless
 confirmation emails are asked for. Addresses already known are left exactly as they are, so
-an import can never resubscribe someone who left or bounced.
+an import can never resubscribe someone who left or bounced; addresses erased on their owner's
+request are skipped, so an import cannot bring them back either.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from ..extensions import db
 from ..models import ALL_TOPICS, AuditEntry, ConsentEvent, Subscriber, Topic, utcnow
 from ..text import is_one_line
 from . import tasks
+from .erasure import erased_among
 from .service import (
     CONFIRMED,
     PENDING,
@@ -76,6 +78,8 @@ class ImportReport:
     pending: int = 0
     opted_out: int = 0
     already_known: list[str] = field(default_factory=list)
+    #: Rows skipped because their address was erased on its owner's request (counted, not listed).
+    erased_skipped: int = 0
 
 
 class _Row(NamedTuple):
@@ -317,7 +321,10 @@ class _BulkWriter:
         self.suppressed = f"imported from {source_name}"
 
     def write(self, rows: list[_Row]) -> None:
-        """Insert the rows whose address is not known yet; count what each became."""
+        """Insert the rows whose address is neither erased nor known yet; count what each became."""
+        rows = self._without_erased(rows)
+        if not rows:
+            return
         now = self.now
         # A known address (in any case) hits the unique index on lower(email) and is skipped, so it
         # stays exactly as it is, even one that subscribed on the web while the import was running.
@@ -349,6 +356,12 @@ class _BulkWriter:
             else:
                 self.report.opted_out += 1
 
+    def _without_erased(self, rows: list[_Row]) -> list[_Row]:
+        """The rows whose address was not erased on its owner's request; the others are counted."""
+        erased = erased_among(row.email for row in rows)
+        self.report.erased_skipped += len(erased)
+        return [row for row in rows if row.email not in erased] if erased else rows
+
     def _subscriber(self, row: _Row) -> dict[str, object]:
         """The subscribers values of one imported line that vary from line to line."""
         return {
@@ -369,7 +382,8 @@ class _BulkWriter:
         """Record the import in the audit log and commit everything at once."""
         report = self.report
         detail = {"file": self.source_name, "confirmed": report.confirmed, "pending": report.pending,
-                  "opted_out": report.opted_out, "already_known": len(report.already_known)}  # fmt: skip
+                  "opted_out": report.opted_out, "already_known": len(report.already_known),
+                  "erased_skipped": report.erased_skipped}  # fmt: skip
         db.session.add(AuditEntry(actor="cli", action="subscribers.import", target=self.source_name, detail=detail))
         db.session.commit()
 
