@@ -1,8 +1,8 @@
-"""The console's subscriber pages: find an address, see its history, unsubscribe it on request, export.
+"""The console's subscriber pages: find an address, see its history, unsubscribe or erase it on request, export.
 
-For the questions a communications team gets ("did I confirm?", "please take me off"): the
-status, topics, consent log and recent deliveries of one address, and an unsubscribe made on
-the person's behalf that is recorded as such.
+For the questions a communications team gets ("did I confirm?", "please take me off", "delete
+everything you hold on me"): the status, topics, consent log and recent deliveries of one address,
+and an unsubscribe or an erasure made on the person's behalf that is recorded as such.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from ..extensions import db
 from ..models import AuditEntry, Subscriber, Topic
+from ..subscriptions.erasure import erase_subscriber
 from ..subscriptions.lookup import consent_log, find_by_address, recent_deliveries, subscriber_by_id
 from ..subscriptions.service import revoke_links, unsubscribe_for_owner
 from ..subscriptions.transfer import export_rows
@@ -42,11 +43,15 @@ def search() -> str:
 @bp.get("/<int:subscriber_id>")
 def show(subscriber_id: int) -> str:
     """One subscriber: status, topics, consent log and the last deliveries."""
-    subscriber = _subscriber(subscriber_id)
+    return _page(_subscriber(subscriber_id))
+
+
+def _page(subscriber: Subscriber, erase_error: str | None = None) -> str:
+    """The subscriber's page, with why an erasure was refused when it was."""
     events, deliveries = consent_log(subscriber.id), recent_deliveries(subscriber.id, SHOWN)
     return render_template(
         "staff/subscriber.html", subscriber=subscriber, topics=Topic(subscriber.topics).to_names(),
-        events=events, deliveries=deliveries, form=SendForm(formdata=None),
+        events=events, deliveries=deliveries, form=SendForm(formdata=None), erase_error=erase_error,
     )  # fmt: skip
 
 
@@ -72,6 +77,23 @@ def revoke_links_on_request(subscriber_id: int) -> BaseResponse:
     revoke_links(subscriber, current_user.email, request.remote_addr)
     flash(f"Every link sent to {subscriber.email} so far is void; the next email carries new ones.")
     return redirect(url_for(".show", subscriber_id=subscriber.id), 303)
+
+
+@bp.post("/<int:subscriber_id>/erase")
+def erase_on_request(subscriber_id: int) -> BaseResponse | tuple[str, int]:
+    """Erase all the address's data on its owner's request, once the address is typed again to confirm."""
+    subscriber = _subscriber(subscriber_id)
+    if not SendForm(formdata=request.form).validate():
+        abort(400)
+    if request.form.get("confirm_email", "").strip().lower() != subscriber.email.lower():
+        return _page(subscriber, "Type the address exactly as shown to confirm; nothing was erased."), 400
+    marker = erase_subscriber(subscriber, current_user.email, request.remote_addr)
+    # The address stays out of the flash message: it would travel in the session cookie.
+    if marker is None:
+        flash("That subscriber had been erased already.")
+    else:
+        flash(f"All data of the subscriber is erased; the audit log names it {marker}.")
+    return redirect(url_for(".search"), 303)
 
 
 @bp.get("/export.csv")
