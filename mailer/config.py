@@ -23,11 +23,27 @@ PRODUCTION = "production"
 DEVELOPMENT = "development"
 
 #: Variables that production refuses to start without.
-REQUIRED_IN_PRODUCTION = ("SECRET_KEY", "BASE_URL", "DATABASE_URL", "REDIS_URL", "SMTP_URL", "MAIL_FROM")
+REQUIRED_IN_PRODUCTION = (
+    "SECRET_KEY",
+    "BASE_URL",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "SMTP_URL",
+    "MAIL_FROM",
+    "ORG_POSTAL_ADDRESS",
+)
+
+#: Hosts that production may reach over plain http: the machine itself (local runs, benches, tests).
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+#: The longest ORG_POSTAL_ADDRESS, all its lines together.
+POSTAL_ADDRESS_MAX = 300
 
 DEFAULTS: dict[str, object] = {
     "BASE_URL": "http://127.0.0.1:5000",
     "MAIL_FROM": "SMEWG News (demo) <news@demo.mailer.invalid>",
+    # Every email's footer shows it (anti-spam laws ask for one); production must set the real one.
+    "ORG_POSTAL_ADDRESS": "1 Example Street (demo address)\nExample City 00000",
     "SMTP_URL": "smtp://127.0.0.1:8025",
     "SEND_RATE": None,
     "LIST_ID": None,
@@ -95,7 +111,7 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict[str, obj
     config["MAILER_ENV"] = env
     config["EMBEDDED"] = not production
     config["SECRET_KEY"] = get.secret_key(instance)
-    config["BASE_URL"] = get.url("BASE_URL", ("http", "https"), DEFAULTS["BASE_URL"]).rstrip("/")
+    config["BASE_URL"] = get.base_url()
     config["SQLALCHEMY_DATABASE_URI"] = get.database_url(instance)
     config["REDIS_URL"] = get.url("REDIS_URL", ("redis", "rediss", "unix"), f"unix://{instance / 'redis.sock'}")
     config["SMTP_URL"] = get.smtp_url()
@@ -103,6 +119,7 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict[str, obj
     config["BOUNCE_ADDRESS"] = get.address("BOUNCE_ADDRESS", config["MAIL_FROM"])
     # The name emails and pages show: ORG_NAME, else MAIL_FROM's display name.
     config["ORG_NAME"] = get.line("ORG_NAME") or parseaddr(str(config["MAIL_FROM"]))[0] or "SMEWG News"
+    config["ORG_POSTAL_ADDRESS"] = get.postal_address()
     config["REPLY_TO"] = get.address("REPLY_TO", None)
     # A bare address: it goes into a mailto: URL, where a display name has no place.
     config["UNSUBSCRIBE_MAILTO"] = parseaddr(get.address("UNSUBSCRIBE_MAILTO", None) or "")[1] or None
@@ -170,6 +187,33 @@ class _Reader:
         except ValueError:
             raise ConfigError(f"{name} has an invalid port: {value!r}") from None
         return value
+
+    def base_url(self) -> str:
+        """Return BASE_URL without a trailing slash; production wants https unless the host is loopback.
+
+        RFC 8058 one-click unsubscribe posts to an https URL; plain http is left to local runs.
+        """
+        value = self.url("BASE_URL", ("http", "https"), DEFAULTS["BASE_URL"]).rstrip("/")
+        parts = urlsplit(value)
+        if self.production and parts.scheme != "https" and parts.hostname not in LOOPBACK_HOSTS:
+            raise ConfigError(
+                f"BASE_URL must be https:// in production (one-click unsubscribe needs it), got {value!r}"
+            )
+        return value
+
+    def postal_address(self) -> str:
+        """Return ORG_POSTAL_ADDRESS: lines split by newlines or a literal ``\\n``, no other control characters."""
+        value = self.raw("ORG_POSTAL_ADDRESS")
+        if value is None:
+            return str(DEFAULTS["ORG_POSTAL_ADDRESS"])
+        lines = [line.strip() for line in value.replace("\\n", "\n").replace("\r\n", "\n").split("\n")]
+        address = "\n".join(line for line in lines if line)
+        if len(address) > POSTAL_ADDRESS_MAX or not all(is_one_line(line) for line in lines):
+            raise ConfigError(
+                f"ORG_POSTAL_ADDRESS must be at most {POSTAL_ADDRESS_MAX} characters without control characters "
+                "(lines separated by newlines or \\n)"
+            )
+        return address
 
     def smtp_url(self) -> str:
         """Return SMTP_URL once the transport can use it (TLS flags, credentials, timeout)."""

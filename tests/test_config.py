@@ -18,6 +18,7 @@ PRODUCTION = {
     "REDIS_URL": "redis://redis.example.org:6379/0",
     "SMTP_URL": "smtps://user:p%40ss@smtp.example.org:465",
     "MAIL_FROM": "SMEWG News <news@example.org>",
+    "ORG_POSTAL_ADDRESS": "APEC Secretariat\\n35 Heng Mui Keng Terrace\\nSingapore 119616",
 }
 
 
@@ -45,7 +46,9 @@ def test_production_accepts_a_complete_configuration(tmp_path: Path) -> None:
     assert not (tmp_path / "secret_key").exists()
 
 
-@pytest.mark.parametrize("name", ["SECRET_KEY", "BASE_URL", "DATABASE_URL", "REDIS_URL", "SMTP_URL", "MAIL_FROM"])
+@pytest.mark.parametrize(
+    "name", ["SECRET_KEY", "BASE_URL", "DATABASE_URL", "REDIS_URL", "SMTP_URL", "MAIL_FROM", "ORG_POSTAL_ADDRESS"]
+)
 def test_production_names_a_missing_variable(tmp_path: Path, name: str) -> None:
     """Each required variable left out stops start-up with its name in the message."""
     env = {k: v for k, v in PRODUCTION.items() if k != name}
@@ -60,6 +63,11 @@ def test_production_names_a_missing_variable(tmp_path: Path, name: str) -> None:
         ("SECRET_KEY", "short"),
         ("BASE_URL", "ftp://news.example.org"),
         ("BASE_URL", "https://"),
+        ("BASE_URL", "http://news.example.org"),
+        ("BASE_URL", "http://127.0.0.1.example.org"),
+        ("ORG_POSTAL_ADDRESS", "1 Example Street\tExample City"),
+        ("ORG_POSTAL_ADDRESS", "1 Example Street\x1b[31m"),
+        ("ORG_POSTAL_ADDRESS", "Example Street\n" * 30),
         ("DATABASE_URL", "mysql://db/mailer"),
         ("REDIS_URL", "http://redis:6379"),
         ("REDIS_URL", "redis://redis:notaport/0"),
@@ -124,9 +132,40 @@ def test_dkim_needs_a_readable_pem_key(tmp_path: Path) -> None:
     assert config["DKIM_KEY"].startswith(b"-----BEGIN PRIVATE KEY")
 
 
-def test_bad_configuration_stops_the_cli_with_one_line(tmp_path: Path) -> None:
+def test_production_takes_http_only_on_loopback(tmp_path: Path) -> None:
+    """One-click unsubscribe needs https; plain http is left to this machine (local runs, benches, tests)."""
+    for base_url in ("http://127.0.0.1:5000", "http://localhost:8000/", "http://[::1]:5000"):
+        assert load_config({**PRODUCTION, "BASE_URL": base_url}, str(tmp_path))["BASE_URL"] == base_url.rstrip("/")
+    with pytest.raises(ConfigError, match="BASE_URL must be https://"):
+        load_config({**PRODUCTION, "BASE_URL": "http://news.example.org"}, str(tmp_path))
+    assert load_config({"BASE_URL": "http://news.example.org"}, str(tmp_path))["BASE_URL"] == "http://news.example.org"
+
+
+def test_postal_address_lines(tmp_path: Path) -> None:
+    """Lines split by real newlines or a literal backslash-n, trimmed; the embedded default says it is a demo."""
+    assert load_config(PRODUCTION, str(tmp_path))["ORG_POSTAL_ADDRESS"] == (
+        "APEC Secretariat\n35 Heng Mui Keng Terrace\nSingapore 119616"
+    )
+    given = {**PRODUCTION, "ORG_POSTAL_ADDRESS": " Rue Haute 1 \r\n\n 1000 Brussels "}
+    assert load_config(given, str(tmp_path))["ORG_POSTAL_ADDRESS"] == "Rue Haute 1\n1000 Brussels"
+    assert "demo" in load_config({}, str(tmp_path))["ORG_POSTAL_ADDRESS"]
+
+
+@pytest.mark.parametrize(
+    ("change", "line"),
+    [
+        ({"SEND_RATE": "lots"}, "SEND_RATE must be a number, got 'lots'"),
+        ({"ORG_POSTAL_ADDRESS": ""}, "ORG_POSTAL_ADDRESS is required when MAILER_ENV=production"),
+        (
+            {"BASE_URL": "http://news.example.org"},
+            "BASE_URL must be https:// in production (one-click unsubscribe needs it), got 'http://news.example.org'",
+        ),
+    ],
+    ids=["malformed", "missing-address", "http"],
+)
+def test_bad_configuration_stops_the_cli_with_one_line(tmp_path: Path, change: dict[str, str], line: str) -> None:
     """`flask --app wsgi` with a bad value prints one line naming it, no traceback, exit non-zero."""
-    env = {"PATH": "/usr/bin:/bin", "MAILER_INSTANCE": str(tmp_path), **PRODUCTION, "SEND_RATE": "lots"}
+    env = {"PATH": "/usr/bin:/bin", "MAILER_INSTANCE": str(tmp_path), **PRODUCTION, **change}
     result = subprocess.run(
         [sys.executable, "-m", "flask", "--app", "wsgi", "routes"],
         cwd=Path(__file__).resolve().parents[1],
@@ -136,7 +175,7 @@ def test_bad_configuration_stops_the_cli_with_one_line(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.returncode != 0
-    assert result.stderr.strip() == "mailer: configuration error: SEND_RATE must be a number, got 'lots'"
+    assert result.stderr.strip() == f"mailer: configuration error: {line}"
     assert "Traceback" not in result.stdout + result.stderr
 
 
