@@ -27,13 +27,24 @@ import dkim
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# The repository instead of bench/ itself: bench/http.py would shadow the standard library's http.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from mailer.mail import MessageFactory, RenderedEmail, make_message_id, personal_placeholder  # noqa: E402
+from mailer.mail.message import ListMail  # noqa: E402
 from mailer.mail.signing import SIGNED_HEADERS, DKIMKey, sign  # noqa: E402
 
 SUBJECT = "SMEWG News: 3 meetings, 4 projects, 2 news items"
 SENDER = "SMEWG News <news@example.org>"
+#: The list headers a real digest carries (Precedence, List-Archive, Archived-At, ..., Feedback-ID).
+LIST_MAIL = ListMail(
+    archive_url="https://news.example.org/archive/",
+    help_url="https://news.example.org/subscribe",
+    subscribe_url="https://news.example.org/subscribe",
+    campaign="42",
+    variant="meetings-projects-news",
+    archived_at="https://news.example.org/archive/42",
+)
 STYLE = """<style>
 body { margin: 0; background: #f2f4f7; color: #1d2733; font-family: Arial, sans-serif; }
 .container { max-width: 600px; margin: 0 auto; background: #ffffff; }
@@ -100,6 +111,14 @@ def naive(rendered: RenderedEmail, n: int) -> bytes:
     msg["List-Id"] = "<news.example.org>"
     msg["List-Unsubscribe"] = f"<{links(n)['unsubscribe_url']}>"
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["Precedence"] = "bulk"
+    msg["List-Archive"] = f"<{LIST_MAIL.archive_url}>"
+    msg["Archived-At"] = f"<{LIST_MAIL.archived_at}>"
+    msg["List-Help"] = f"<{LIST_MAIL.help_url}>"
+    msg["List-Subscribe"] = f"<{LIST_MAIL.subscribe_url}>"
+    msg["List-Post"] = "NO"
+    msg["Feedback-ID"] = f"{LIST_MAIL.campaign}:{LIST_MAIL.variant}:news.example.org:mailer"
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
     return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
@@ -107,7 +126,9 @@ def naive(rendered: RenderedEmail, n: int) -> bytes:
 
 def factory_builder(rendered: RenderedEmail, dkim: DKIMKey | None) -> Callable[[int], bytes]:
     """MessageFactory prepared once for the variant; returns the per-recipient build."""
-    factory = MessageFactory(rendered, subject=SUBJECT, sender=SENDER, list_id="<news.example.org>", dkim=dkim)
+    factory = MessageFactory(
+        rendered, subject=SUBJECT, sender=SENDER, list_id="<news.example.org>", list_mail=LIST_MAIL, dkim=dkim
+    )
 
     def build(n: int) -> bytes:
         link = links(n)

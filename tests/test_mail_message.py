@@ -96,6 +96,8 @@ def test_multipart_alternative_with_all_headers() -> None:
         f"<{links('ann')['unsubscribe_url']}>, <mailto:unsubscribe@example.org?subject=unsubscribe>"
     )
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message["Auto-Submitted"] == "auto-generated"
+    assert message["Precedence"] is None, "list mail only (ListMail)"
     head = data.partition(b"\r\n\r\n")[0]
     # non-ASCII headers are RFC 2047 encoded
     assert data.isascii()
@@ -250,7 +252,8 @@ def test_international_domain_is_sent_as_idna() -> None:
 
 def test_rendered_base_template_builds() -> None:
     """The real base templates: CSS inlined, placeholders filled in both parts."""
-    data = build(MessageFactory(render_email("base", org_name="SMEWG News"), subject="News", sender=SENDER))
+    rendered = render_email("base", org_name="SMEWG News", org_postal_address="1 Example Street")
+    data = build(MessageFactory(rendered, subject="News", sender=SENDER))
     text, html = parts(parse(data))
     assert links("ann")["unsubscribe_url"] in text
     assert links("ann")["preferences_url"] in html

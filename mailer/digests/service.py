@@ -17,6 +17,7 @@ from sqlalchemy import Integer, literal
 
 from ..extensions import db
 from ..mail import MessageFactory, PermanentSMTPError, TransientSMTPError, message_factory, send_message
+from ..mail.message import ListMail
 from ..models import (
     ALL_TOPICS,
     AuditEntry,
@@ -26,15 +27,20 @@ from ..models import (
     DigestStatus,
     Subscriber,
     Timestamp,
+    Topic,
     utcnow,
 )
 from ..redis_client import get_redis, redis_key
 from ..sending.control import doorbell
 from .compose import compose_next, render_variant, subject_for
+from .links import archive_index_url, archive_page_url
 
 #: Tasks queued by name after the commit (the service never imports its tasks).
 TEST_COPY_TASK = "mailer.digests.send_test_copy"
 RELEASE_TASK = "mailer.digests.release_scheduled"
+
+#: The public subscribe page: what List-Subscribe and List-Help point to (it explains the list).
+SUBSCRIBE_PATH = "/subscribe"
 
 #: Ids are 32-bit integers on every backend; a larger number in a URL names no digest.
 MAX_ID = 2**31 - 1
@@ -172,7 +178,20 @@ def variant_factory(digest_id: int, topics: int) -> MessageFactory:
 def _factory(digest: Digest, topics: int) -> MessageFactory:
     """Render one topic variant of ``digest`` and prepare its message factory."""
     subject, rendered = render_variant(digest, topics)
-    return message_factory(rendered, subject)
+    return message_factory(rendered, subject, _list_mail(digest, topics))
+
+
+def _list_mail(digest: Digest, topics: int) -> ListMail:
+    """The list headers of one topic variant; a test copy names no archive page (its page needs a token)."""
+    base_url = current_app.config["BASE_URL"]
+    return ListMail(
+        archive_url=archive_index_url(base_url),
+        help_url=base_url + SUBSCRIBE_PATH,
+        subscribe_url=base_url + SUBSCRIBE_PATH,
+        campaign=str(digest.id),
+        variant="test" if digest.is_test else "-".join(Topic(topics & digest.topics).to_names()),
+        archived_at=None if digest.is_test else archive_page_url(base_url, digest.id),
+    )
 
 
 def send_test_copy(digest_id: int) -> None:

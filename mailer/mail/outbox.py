@@ -14,14 +14,18 @@ from functools import lru_cache
 
 from flask import current_app
 
-from .message import MessageFactory, make_message_id
+from .message import ListMail, MessageFactory, make_message_id
 from .render import RenderedEmail
 from .signing import dkim_from_config
 from .transport import SMTPTransport, get_transport
 
 
-def message_factory(rendered: RenderedEmail, subject: str) -> MessageFactory:
-    """The factory for one rendered email, with the configured sender, list headers and DKIM key."""
+def message_factory(rendered: RenderedEmail, subject: str, list_mail: ListMail | None = None) -> MessageFactory:
+    """The factory for one rendered email, with the configured sender, list headers and DKIM key.
+
+    ``list_mail`` makes it list mail (a digest): Precedence: bulk, the archive, help and
+    subscribe headers and Feedback-ID.
+    """
     config = current_app.config
     return MessageFactory(
         rendered,
@@ -29,6 +33,7 @@ def message_factory(rendered: RenderedEmail, subject: str) -> MessageFactory:
         sender=config["MAIL_FROM"],
         list_id=config.get("LIST_ID"),
         reply_to=config.get("REPLY_TO"),
+        list_mail=list_mail,
         dkim=dkim_from_config(config),
     )
 

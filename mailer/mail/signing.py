@@ -23,6 +23,9 @@ DKIMKey = tuple[bytes, bytes, bytes]
 
 #: Header fields the signature covers when present. Each is listed twice (over-signed), so a
 #: copy of a field added in transit breaks the signature instead of slipping in unsigned.
+#: Every list header that sends a reader somewhere (archive, help, subscribe) is covered, and
+#: Feedback-ID, which Gmail trusts only when signed. Precedence and Auto-Submitted are not: they
+#: steer how software handles the message, not where it is from, and hops may add their own.
 SIGNED_HEADERS = (
     b"from",
     b"to",
@@ -33,6 +36,12 @@ SIGNED_HEADERS = (
     b"list-id",
     b"list-unsubscribe",
     b"list-unsubscribe-post",
+    b"list-archive",
+    b"archived-at",
+    b"list-help",
+    b"list-subscribe",
+    b"list-post",
+    b"feedback-id",
     b"mime-version",
     b"content-type",
 )

@@ -1,8 +1,10 @@
 """The emails the subscription lifecycle sends: the confirmation and "already subscribed".
 
 Each one is a ``templates/email/NAME.{txt,html}`` pair rendered and built by ``mailer.mail``
-with the list headers every email carries (List-Id, List-Unsubscribe, List-Unsubscribe-Post),
-DKIM-signed when DKIM is configured, sent with BOUNCE_ADDRESS as the envelope sender.
+with the list headers every email carries (List-Id, List-Unsubscribe, List-Unsubscribe-Post)
+and ``Auto-Submitted: auto-generated``, DKIM-signed when DKIM is configured, sent with
+BOUNCE_ADDRESS as the envelope sender. They are not list mail: no ``Precedence: bulk`` and none
+of a digest's archive headers, since each is one message the recipient's own request caused.
 """
 
 from __future__ import annotations
