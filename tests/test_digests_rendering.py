@@ -56,11 +56,29 @@ def test_digest_email_matches_golden_files(app: Flask) -> None:
     assert subject == "SMEWG News (demo) — November 2026: 1 meeting, 1 project, 1 news item"
     _check_golden("digest.txt", _normalised(rendered.text, app.config["BASE_URL"]))
     _check_golden("digest.html", _normalised(rendered.html, app.config["BASE_URL"]))
-    assert '<html lang="en">' in rendered.html
+    assert '<html lang="en"' in rendered.html
     assert "<img" not in rendered.html
     assert re.search(r'<h2 style="[^"]*color: #0b5cad', rendered.html), "CSS is inlined"
     assert "@media (max-width: 620px)" in rendered.html
+    assert "@media (prefers-color-scheme: dark)" in rendered.html
+    assert '<!--[if mso]><table role="presentation" width="600"' in rendered.html
+    assert 'class="container" role="presentation"' in rendered.html
     assert "Four more were endorsed &lt;in 2023&gt;." in rendered.html
+
+
+def test_digest_footer_and_text_lines(app: Flask) -> None:
+    """The postal address closes both parts; text lines are at most 78 characters unless a line is one URL."""
+    long_news = {**CONTENT["news"][0], "title": "A title " * 12, "body": "A long paragraph, " * 30}
+    with app.app_context():
+        app.config["ORG_POSTAL_ADDRESS"] = "APEC Secretariat\n35 Heng Mui Keng Terrace\nSingapore 119616"
+        archive = app.config["BASE_URL"] + "/archive/7?t=" + "token" * 20
+        _, rendered = render_content({**CONTENT, "news": [long_news]}, ALL_TOPICS, datetime.now(UTC), archive)
+    assert "SMEWG News (demo)\nAPEC Secretariat\n35 Heng Mui Keng Terrace\nSingapore 119616\n" in rendered.text
+    assert "APEC Secretariat<br>35 Heng Mui Keng Terrace<br>Singapore 119616</p>" in rendered.html
+    lines = rendered.text.split("\n")
+    assert archive in [line.strip() for line in lines]
+    for line in lines:
+        assert len(line) <= 78 or re.fullmatch(r"\s*https?://\S+", line), line
 
 
 def _digest(status: str, is_test: bool = False) -> int:
