@@ -8,7 +8,13 @@ from flask import Flask
 from .config import celery_broker_url
 
 #: Every module that defines tasks; a package adds its own here.
-TASK_MODULES = ("mailer.main.tasks", "mailer.subscriptions.tasks", "mailer.digests.tasks", "mailer.sending.tasks")
+TASK_MODULES = (
+    "mailer.main.tasks",
+    "mailer.subscriptions.tasks",
+    "mailer.digests.tasks",
+    "mailer.sending.tasks",
+    "mailer.bounces.tasks",
+)
 
 
 def init_celery(app: Flask) -> Celery:

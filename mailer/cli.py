@@ -32,6 +32,7 @@ def staff_create(email: str, role: str, password_stdin: bool) -> None:
 
 def register(app: Flask) -> None:
     """Attach every command group to ``app``."""
+    from .bounces.cli import bounces_cli
     from .content.cli import content_cli
     from .digests.cli import digest_cli
     from .subscriptions.cli import subscribers_cli
@@ -40,3 +41,4 @@ def register(app: Flask) -> None:
     app.cli.add_command(content_cli)
     app.cli.add_command(digest_cli)
     app.cli.add_command(subscribers_cli)
+    app.cli.add_command(bounces_cli)

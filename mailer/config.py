@@ -69,6 +69,11 @@ DEFAULTS: dict[str, object] = {
     "SEND_RETRY_DELAY": 30,
     "SEND_PAUSE_AFTER": 10,
     "SWEEP_INTERVAL": 15,
+    # Bounces (see mailer/bounces): soft bounces on this many different days within the window
+    # (days) suppress an address; where the ``bounces`` process listens for SMTP.
+    "BOUNCE_SOFT_THRESHOLD": 3,
+    "BOUNCE_SOFT_WINDOW": 14,
+    "BOUNCE_LISTEN": "127.0.0.1:2525",
     "PROXY_FIX_HOPS": 0,
     "REDIS_PREFIX": "mailer",
     # No form or API body is anywhere near this; larger requests get 413.
@@ -88,6 +93,8 @@ SEND_LIMITS = {
     "SEND_RETRY_DELAY": (0, 86_400),
     "SEND_PAUSE_AFTER": (1, 1_000),
     "SWEEP_INTERVAL": (1, 600),
+    "BOUNCE_SOFT_THRESHOLD": (1, 100),
+    "BOUNCE_SOFT_WINDOW": (1, 365),
 }
 
 
@@ -136,6 +143,7 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict[str, obj
     config["PREFERRED_URL_SCHEME"] = urlsplit(str(config["BASE_URL"])).scheme
     config["SESSION_COOKIE_SECURE"] = config["PREFERRED_URL_SCHEME"] == "https"
     config["PROXY_FIX_HOPS"] = get.count("PROXY_FIX_HOPS")
+    config["BOUNCE_LISTEN"] = get.host_port("BOUNCE_LISTEN")
     for name, (low, high) in SEND_LIMITS.items():
         config[name] = get.whole_number(name, low, high)
     config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}
@@ -314,6 +322,14 @@ class _Reader:
             if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query:
                 raise ConfigError(f"{name} must list origins such as https://www.example.org, got {origin!r}")
         return origins
+
+    def host_port(self, name: str) -> str:
+        """``host:port`` (IPv6 hosts in brackets) with a port from 1 to 65535."""
+        value = (self.raw(name) or str(DEFAULTS[name])).strip()
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536 or not is_one_line(host):
+            raise ConfigError(f"{name} must be host:port, e.g. 127.0.0.1:2525")
+        return value
 
     def whole_number(self, name: str, low: int, high: int) -> int:
         """Return a whole number from ``low`` to ``high`` (the default when unset)."""

@@ -130,6 +130,7 @@ class Subscriber(db.Model):
     # Bumping this revokes every preferences/unsubscribe link issued before.
     link_version: Mapped[int] = mapped_column(Integer, default=1)
     suppressed_reason: Mapped[str | None] = mapped_column(Text)
+    suppressed_at: Mapped[datetime | None] = mapped_column(Timestamp)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
     confirmed_at: Mapped[datetime | None] = mapped_column(Timestamp)
@@ -141,7 +142,17 @@ class Subscriber(db.Model):
 Index("uq_subscribers_email_lower", func.lower(Subscriber.email), unique=True)
 
 
-CONSENT_EVENTS = ("subscribe", "confirm", "preferences", "unsubscribe", "resubscribe", "suppress", "import")
+CONSENT_EVENTS = (
+    "subscribe",
+    "confirm",
+    "preferences",
+    "unsubscribe",
+    "resubscribe",
+    "suppress",
+    "import",
+    "complaint",
+    "unsuppress",
+)
 
 
 class ConsentEvent(db.Model):
@@ -308,6 +319,8 @@ class Delivery(db.Model):
               postgresql_where=text("status = 'queued'")),
         Index("ix_deliveries_leases", "claimed_at", sqlite_where=text("status = 'sending'"),
               postgresql_where=text("status = 'sending'")),
+        # A bounce that quotes our Message-ID finds its delivery.
+        Index("ix_deliveries_message_id", "message_id"),
     )  # fmt: skip
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -394,3 +407,40 @@ class AuditEntry(db.Model):
     target: Mapped[str | None] = mapped_column(String(254))
     detail: Mapped[dict | None] = mapped_column(JSON)
     ip: Mapped[str | None] = mapped_column(String(45))
+
+
+class BounceKind(enum.StrEnum):
+    """What came back about an email: a bounce, hard or soft, a complaint, or an unsubscribe by mail."""
+
+    HARD = "hard"
+    SOFT = "soft"
+    COMPLAINT = "complaint"
+    UNSUBSCRIBE = "unsubscribe"
+
+
+BOUNCE_KINDS = tuple(k.value for k in BounceKind)
+
+
+class BounceEvent(db.Model):
+    """One bounce, complaint or unsubscribe-by-mail received (by mail or a provider's webhook).
+
+    ``event_key`` is the report's Message-ID or the provider's event id: the same report twice is one row.
+    """
+
+    __tablename__ = "bounce_events"
+    __table_args__ = (
+        CheckConstraint(_in("kind", BOUNCE_KINDS), name="kind"),
+        Index("ix_bounce_events_subscriber_received", "subscriber_id", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(16))
+    event_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # Erasing a subscriber erases their bounces too (a diagnostic often quotes the address).
+    subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"), index=True)
+    delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id", ondelete="SET NULL"), index=True)
+    digest_id: Mapped[int | None] = mapped_column(ForeignKey("digests.id", ondelete="SET NULL"), index=True)
+    status: Mapped[str | None] = mapped_column(String(16))
+    diagnostic: Mapped[str | None] = mapped_column(Text)

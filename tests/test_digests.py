@@ -17,6 +17,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
+from mailer.bounces.verp import Tag, read_verp
 from mailer.content.importer import import_text
 from mailer.digests import service
 from mailer.extensions import db
@@ -86,7 +87,12 @@ def test_digest_reaches_each_subscriber_with_their_topics(
         ).scalars().all() == [a, b]
         assert projects_only not in db.session.execute(db.select(Delivery.subscriber_id)).scalars().all()
     assert sorted(to for _, (to,) in mailbox.envelopes) == ["a@example.org", "b@example.org"]
-    assert {sender for sender, _ in mailbox.envelopes} == {"news@demo.mailer.invalid"}
+    # Each email's own bounce address (VERP): BOUNCE_ADDRESS with a tag naming its delivery.
+    with app.app_context():
+        ids = dict(db.session.execute(db.select(Delivery.email, Delivery.id)).all())
+        assert {to: read_verp(sender) for sender, (to,) in mailbox.envelopes} == {
+            to: Tag("d", ids[to]) for to in ("a@example.org", "b@example.org")
+        }
 
     (to_a,) = mailbox.to("a@example.org")
     (to_b,) = mailbox.to("b@example.org")

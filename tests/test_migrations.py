@@ -16,10 +16,11 @@ from flask_migrate import downgrade, upgrade
 
 from mailer import create_app
 from mailer.extensions import db
-from mailer.models import ConsentEvent, Delivery, Digest, ErasedAddress, Meeting, Subscriber, utcnow
+from mailer.models import BounceEvent, ConsentEvent, Delivery, Digest, ErasedAddress, Meeting, Subscriber, utcnow
 from tests.conftest import _admin, _with_database
 
 TABLES = {
+    "bounce_events",
     "subscribers",
     "consent_events",
     "meetings",
@@ -84,13 +85,37 @@ def test_erasure_revision_down_and_up_again(empty_app: Flask) -> None:
         db.session.commit()
         db.session.remove()
         downgrade(revision="0002")
-        assert _tables() == TABLES - {"erased_addresses"}
+        assert _tables() == TABLES - {"erased_addresses", "bounce_events"}
         with db.engine.begin() as conn:
             assert conn.execute(sa.text("SELECT subscriber_id FROM deliveries")).scalars().all() == [ana_id]
         with pytest.raises(sa.exc.DatabaseError, match="append-only"), db.engine.begin() as conn:
             conn.execute(sa.text("DELETE FROM consent_events"))
         upgrade()
         assert _tables() == TABLES
+
+
+def test_bounce_revision_down_and_up_again(empty_app: Flask) -> None:
+    """0004 down to 0003 drops the bounce events, keeps the consent log (a complaint reads as a suppression
+    under the old rule) and keeps it append-only; up again."""
+    with empty_app.app_context():
+        upgrade()
+        ana = Subscriber(email="ana@example.org")
+        db.session.add(ana)
+        db.session.flush()
+        db.session.add(ConsentEvent(subscriber_id=ana.id, event="complaint", source="arf"))
+        db.session.add(BounceEvent(kind="complaint", source="arf", subscriber_id=ana.id))
+        db.session.commit()
+        db.session.remove()
+        downgrade(revision="0003")
+        assert _tables() == TABLES - {"bounce_events"}
+        with db.engine.begin() as conn:
+            assert conn.execute(sa.text("SELECT event FROM consent_events")).scalars().all() == ["suppress"]
+        with pytest.raises(sa.exc.DatabaseError, match="append-only"), db.engine.begin() as conn:
+            conn.execute(sa.text("UPDATE consent_events SET source = 'x'"))
+        upgrade()
+        assert _tables() == TABLES
+        with pytest.raises(sa.exc.DatabaseError, match="append-only"), db.engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM consent_events"))
 
 
 def test_migrations_match_the_models(empty_app: Flask) -> None:

@@ -56,12 +56,15 @@ def send_message(
     *,
     list_unsubscribe: str | None = None,
     transport: SMTPTransport | None = None,
+    envelope_from: str | None = None,
 ) -> str:
     """Build one recipient's message and hand it to the SMTP server; return its Message-ID.
 
-    Raises ValueError when no header can carry the address, and the transport's SMTP errors.
+    ``envelope_from`` is this email's own bounce address (VERP, see mailer/bounces/verp.py);
+    BOUNCE_ADDRESS itself when not given. Raises ValueError when no header can carry the
+    address, and the transport's SMTP errors.
     """
     message_id = make_message_id(factory.domain)
     data = factory.build(to=to, message_id=message_id, personal=personal, list_unsubscribe=list_unsubscribe)
-    (transport or get_transport()).send(envelope_sender(), [to], data)
+    (transport or get_transport()).send(envelope_from or envelope_sender(), [to], data)
     return message_id

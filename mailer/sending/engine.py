@@ -32,6 +32,7 @@ from flask import current_app
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from ..bounces.verp import DELIVERY, verp_address
 from ..extensions import db
 from ..mail import (
     MessageFactory,
@@ -341,7 +342,10 @@ class _ChunkSender:
             recipient = parse_mailbox("to", row.email)[1]
             links = personal_links(row.subscriber_id, row.link_version)
             unsubscribe = list_unsubscribe_header(links["unsubscribe_url"])
-            message_id = send_message(factory, recipient, links, list_unsubscribe=unsubscribe, transport=transport)
+            bounces_to = verp_address(DELIVERY, row.id)
+            message_id = send_message(
+                factory, recipient, links, list_unsubscribe=unsubscribe, transport=transport, envelope_from=bounces_to
+            )
         except ValueError as exc:
             # An address no header can carry (a non-ASCII local part would need SMTPUTF8): never sendable.
             return Outcome(row.id, DeliveryStatus.FAILED, reply=f"not sent: {exc}")

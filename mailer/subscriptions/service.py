@@ -417,11 +417,48 @@ def resubscribe(subscriber: Subscriber, consent: Consent) -> bool:
 def record_hard_bounce(subscriber_id: int, reply: str) -> None:
     """Suppress an address whose server refused our email permanently (5xx)."""
     subscriber = db.session.get(Subscriber, subscriber_id)
-    if subscriber is None or subscriber.status == SUPPRESSED:
-        return
-    previous = subscriber.status
-    subscriber.status = SUPPRESSED
-    subscriber.suppressed_reason = reply[:1000]
-    subscriber.confirm_nonce = None
-    _log(subscriber, "suppress", Consent(source="bounce"), {"previous_status": previous, "reply": reply[:500]})
+    if subscriber is not None:
+        suppress(subscriber, reply, Consent(source="bounce"), {"reply": reply[:500]})
     db.session.commit()
+
+
+def suppress(
+    subscriber: Subscriber, reason: str, consent: Consent, detail: dict[str, Any], event: str = "suppress"
+) -> bool:
+    """Stop every email to an address that bounced or complained, in the caller's transaction; False if it was.
+
+    ``event`` is the consent event logged ("suppress" for a bounce, "complaint" for a complaint).
+    """
+    previous = subscriber.status
+    changed = _change(
+        subscriber,
+        Subscriber.status != SUPPRESSED,
+        {"status": SUPPRESSED, "suppressed_reason": reason[:1000], "suppressed_at": utcnow(), "confirm_nonce": None},
+    )
+    if changed:
+        _log(subscriber, event, consent, {"previous_status": previous, **detail})
+    return changed
+
+
+def unsubscribe_in_transaction(subscriber: Subscriber, consent: Consent) -> bool:
+    """The unsubscribe and its consent event, in the caller's transaction (for a request that came by mail)."""
+    return _unsubscribe(subscriber, consent)
+
+
+def lift_suppression(subscriber: Subscriber, actor: str, ip: str | None) -> bool:
+    """On the owner's request: an address suppressed after bounces or a complaint may be mailed again.
+
+    It goes back to confirmed if its owner had confirmed it, else to unsubscribed (they subscribe again).
+    Consent event "unsuppress" and an audit entry naming ``actor``, in one commit; False if not suppressed.
+    """
+    status = CONFIRMED if subscriber.confirmed_at is not None else UNSUBSCRIBED
+    changed = _change(
+        subscriber,
+        Subscriber.status == SUPPRESSED,
+        {"status": status, "suppressed_reason": None, "suppressed_at": None},
+    )
+    if changed:
+        _log(subscriber, "unsuppress", Consent(source="staff", ip=ip), {"status": status, "by": actor})
+        db.session.add(AuditEntry(actor=actor, action="subscriber.unsuppress", target=subscriber.email, ip=ip))
+    db.session.commit()
+    return changed
