@@ -60,6 +60,7 @@ def register_security(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     """Mount the public pages and, in the embedded default only, the caught-mail pages."""
     from .api.views import bp as api_bp
+    from .bounces.webhooks import bp as webhooks_bp
     from .content.views import bp as content_bp
     from .digests.views import bp as archive_bp
     from .main.errors import register_error_pages
@@ -79,6 +80,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(staff_team_bp)
     app.register_blueprint(subscriptions_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(webhooks_bp)
     app.register_blueprint(content_bp)
     app.register_blueprint(archive_bp)
     register_error_pages(app)

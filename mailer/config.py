@@ -6,6 +6,8 @@ embedded default: every missing value gets a local default so one command runs t
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import secrets
 from collections.abc import Mapping
@@ -13,6 +15,9 @@ from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from email_validator import EmailNotValidError, validate_email
 from limits import parse_many
 
@@ -74,6 +79,9 @@ DEFAULTS: dict[str, object] = {
     "BOUNCE_SOFT_THRESHOLD": 3,
     "BOUNCE_SOFT_WINDOW": 14,
     "BOUNCE_LISTEN": "127.0.0.1:2525",
+    # Provider webhooks (see mailer/bounces/webhooks.py): hosts SNS signing certificates and
+    # subscription confirmations may come from.
+    "SES_CERT_HOSTS": r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$",
     "PROXY_FIX_HOPS": 0,
     "REDIS_PREFIX": "mailer",
     # No form or API body is anywhere near this; larger requests get 413.
@@ -144,6 +152,7 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict[str, obj
     config["SESSION_COOKIE_SECURE"] = config["PREFERRED_URL_SCHEME"] == "https"
     config["PROXY_FIX_HOPS"] = get.count("PROXY_FIX_HOPS")
     config["BOUNCE_LISTEN"] = get.host_port("BOUNCE_LISTEN")
+    config.update(get.webhooks())
     for name, (low, high) in SEND_LIMITS.items():
         config[name] = get.whole_number(name, low, high)
     config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True}
@@ -369,6 +378,56 @@ class _Reader:
         if b"PRIVATE KEY" not in key:
             raise ConfigError(f"DKIM_PRIVATE_KEY is not a PEM private key: {path}")
         return {**values, "DKIM_KEY": key}
+
+    def webhooks(self) -> dict[str, object]:
+        """Return the provider webhooks' secrets; a provider without one has its webhook switched off."""
+        return {
+            "SES_TOPIC_ARNS": self.topic_arns("SES_TOPIC_ARNS"),
+            "SES_CERT_HOSTS": self.pattern("SES_CERT_HOSTS"),
+            "POSTMARK_WEBHOOK_AUTH": self.basic_auth("POSTMARK_WEBHOOK_AUTH"),
+            "MAILGUN_SIGNING_KEY": self.line("MAILGUN_SIGNING_KEY", 200),
+            "SENDGRID_WEBHOOK_PUBLIC_KEY": self.ec_public_key("SENDGRID_WEBHOOK_PUBLIC_KEY"),
+        }
+
+    def topic_arns(self, name: str) -> list[str]:
+        """Return comma-separated SNS topic ARNs such as ``arn:aws:sns:eu-west-1:123456789012:bounces``."""
+        arns = [a.strip() for a in (self.raw(name) or "").split(",") if a.strip()]
+        for arn in arns:
+            if not re.fullmatch(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?", arn):
+                raise ConfigError(f"{name} must list SNS topic ARNs such as arn:aws:sns:eu-west-1:123456789012:bounces")
+        return arns
+
+    def pattern(self, name: str) -> str:
+        """Return a regular expression (the default when unset)."""
+        value = self.raw(name) or str(DEFAULTS[name])
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ConfigError(f"{name} is not a valid regular expression: {exc}") from None
+        return value
+
+    def basic_auth(self, name: str) -> str | None:
+        """Return ``user:password`` (both non-empty, one line), or None when unset."""
+        value = self.line(name, 200)
+        if value is not None and not re.fullmatch(r"[^:\s]+:\S+", value):
+            raise ConfigError(f"{name} must be user:password")
+        return value
+
+    def ec_public_key(self, name: str) -> bytes | None:
+        """Return an ECDSA P-256 public key, given as PEM or base64 DER, as DER bytes; None when unset."""
+        value = self.raw(name)
+        if value is None:
+            return None
+        try:
+            if "-----BEGIN" in value:
+                key = serialization.load_pem_public_key(value.replace("\\n", "\n").encode())
+            else:
+                key = serialization.load_der_public_key(base64.b64decode(value, validate=True))
+        except (ValueError, binascii.Error, UnsupportedAlgorithm):
+            raise ConfigError(f"{name} must be an ECDSA public key, PEM or base64 DER") from None
+        if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
+            raise ConfigError(f"{name} must be an ECDSA P-256 public key")
+        return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def celery_broker_url(redis_url: str) -> str:
