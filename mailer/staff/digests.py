@@ -8,6 +8,7 @@ from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_t
 from flask_login import current_user
 from werkzeug.wrappers import Response as BaseResponse
 
+from ..bounces.report import digest_bounce_counts, digest_bounces
 from ..digests.compose import preview
 from ..digests.service import DigestError, create_digest, delivery_counts, find_digest, undelivered
 from ..models import DELIVERY_STATUSES, Digest
@@ -91,10 +92,11 @@ def _digest(digest_id: int) -> Digest:
 
 @bp.get("/<int:digest_id>")
 def show(digest_id: int) -> str:
-    """A digest's status, its delivery figures (refreshing while it goes out) and what failed."""
+    """A digest's status, its delivery figures (refreshing while it goes out), what failed and what came back."""
     digest = _digest(digest_id)
     return render_template(
         "staff/digest.html", digest=digest, counts=_counts(digest.id), failed=undelivered(digest.id, FAILED_SHOWN),
+        bounce_counts=digest_bounce_counts(digest.id), bounces=digest_bounces(digest.id, FAILED_SHOWN),
         control_form=SendForm(formdata=None),
     )  # fmt: skip
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flask_wtf import FlaskForm
-from wtforms import DateTimeLocalField, EmailField, PasswordField, SelectChoice, SelectField
+from wtforms import BooleanField, DateTimeLocalField, EmailField, PasswordField, SelectChoice, SelectField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, ValidationError
 
 from ..models import STAFF_ROLES
@@ -46,3 +46,9 @@ class NewStaffForm(FlaskForm):
     email = EmailField("Email", validators=[DataRequired(), Length(max=254), Email()])
     role = SelectField("Role", choices=[SelectChoice(r, r.capitalize()) for r in STAFF_ROLES], default="editor")
     password = PasswordField("First password (12 characters or more)", validators=[DataRequired(), Length(max=1024)])
+
+
+class LiftSuppressionForm(FlaskForm):
+    """Mail a suppressed address again: staff confirm that its owner asked for it."""
+
+    confirm = BooleanField("Its owner asked to receive the digest again", validators=[DataRequired()])

@@ -15,16 +15,17 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_login import current_user
 from werkzeug.wrappers import Response as BaseResponse
 
+from ..bounces.report import subscriber_bounces
 from ..extensions import db
 from ..models import AuditEntry, Subscriber, Topic
 from ..subscriptions.erasure import erase_subscriber
 from ..subscriptions.lookup import consent_log, find_by_address, recent_deliveries, subscriber_by_id
-from ..subscriptions.service import revoke_links, unsubscribe_for_owner
+from ..subscriptions.service import lift_suppression, revoke_links, unsubscribe_for_owner
 from ..subscriptions.transfer import export_rows
 from ..subscriptions.web import client_consent
 from ..text import without_control
 from .auth import staff_only
-from .forms import SendForm
+from .forms import LiftSuppressionForm, SendForm
 
 bp = staff_only(Blueprint("staff_subscribers", __name__, url_prefix="/staff/subscribers"))
 SHOWN = 50
@@ -46,12 +47,14 @@ def show(subscriber_id: int) -> str:
     return _page(_subscriber(subscriber_id))
 
 
-def _page(subscriber: Subscriber, erase_error: str | None = None) -> str:
-    """The subscriber's page, with why an erasure was refused when it was."""
+def _page(subscriber: Subscriber, erase_error: str | None = None, lift_error: str | None = None) -> str:
+    """The subscriber's page, with why an erasure or a lift was refused when it was."""
     events, deliveries = consent_log(subscriber.id), recent_deliveries(subscriber.id, SHOWN)
     return render_template(
         "staff/subscriber.html", subscriber=subscriber, topics=Topic(subscriber.topics).to_names(),
-        events=events, deliveries=deliveries, form=SendForm(formdata=None), erase_error=erase_error,
+        events=events, deliveries=deliveries, bounces=subscriber_bounces(subscriber.id, SHOWN),
+        form=SendForm(formdata=None), lift_form=LiftSuppressionForm(formdata=None),
+        erase_error=erase_error, lift_error=lift_error,
     )  # fmt: skip
 
 
@@ -76,6 +79,22 @@ def revoke_links_on_request(subscriber_id: int) -> BaseResponse:
         abort(400)
     revoke_links(subscriber, current_user.email, request.remote_addr)
     flash(f"Every link sent to {subscriber.email} so far is void; the next email carries new ones.")
+    return redirect(url_for(".show", subscriber_id=subscriber.id), 303)
+
+
+@bp.post("/<int:subscriber_id>/lift-suppression")
+def lift_suppression_on_request(subscriber_id: int) -> BaseResponse | tuple[str, int]:
+    """Mail a suppressed address again on its owner's request, once staff tick that the owner asked."""
+    subscriber = _subscriber(subscriber_id)
+    form = LiftSuppressionForm(formdata=request.form)
+    if not form.validate():
+        if "csrf_token" in form.errors:
+            abort(400)
+        return _page(subscriber, lift_error="Tick the box to confirm its owner asked; nothing changed."), 400
+    if lift_suppression(subscriber, current_user.email, request.remote_addr):
+        flash(f"{subscriber.email} is no longer suppressed; its status is now {subscriber.status}.")
+    else:
+        flash(f"{subscriber.email} was not suppressed; nothing changed.")
     return redirect(url_for(".show", subscriber_id=subscriber.id), 303)
 
 
