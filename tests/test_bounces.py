@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import shlex
+import signal
 import smtplib
+import socket
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from click.testing import Result
@@ -23,6 +29,7 @@ from mailer.sending import engine
 from tests.bounce_mail import arf_complaint, out_of_office, person_writes, postfix_dsn
 from tests.conftest import CaughtMail, free_port, wait_until
 from tests.data import digest_content, news_item
+from tests.processes import BIN, ROOT, ServiceProcess
 
 READERS = ("ann@example.org", "bob@example.org", "cy@example.org", "dee@example.org")
 
@@ -248,3 +255,39 @@ def test_unsuppress_on_the_owners_request(
     with app.app_context():
         events = [e.event for e in db.session.execute(db.select(ConsentEvent).order_by(ConsentEvent.id)).scalars()]
         assert events == ["suppress", "unsuppress"]
+
+
+def test_the_procfiles_bounces_process_receives_and_stops(
+    app: Flask, mailbox: CaughtMail, readers: None, celery_worker: object, tmp_path: Path
+) -> None:
+    """The Procfile's `bounces` line, run as a process: a relay's DSN reaches the worker; SIGTERM stops it."""
+    sent = _send_digest(app, mailbox)
+    line = next(x for x in (ROOT / "Procfile").read_text().splitlines() if x.startswith("bounces:"))
+    port = free_port()
+    argv = shlex.split(re.sub(r"\$\{BOUNCE_LISTEN:-[^}]*\}", f"127.0.0.1:{port}", line.split(":", 1)[1]))
+    env = {
+        **os.environ,
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "REDIS_URL": app.config["REDIS_URL"],
+        "REDIS_PREFIX": app.config["REDIS_PREFIX"],
+        "SECRET_KEY": app.config["SECRET_KEY"],
+        "MAILER_INSTANCE": str(tmp_path / "instance"),
+    }
+    process = ServiceProcess("bounces", [str(BIN / argv[0]), *argv[1:]], env, tmp_path / "bounces.log")
+    try:
+        wait_until(lambda: _answers(port), timeout=30)
+        to, message_id = sent["dee@example.org"]
+        with smtplib.SMTP("127.0.0.1", port) as relay:
+            relay.sendmail("", [to], postfix_dsn(to, "dee@example.org", message_id, report_id="procfile"))
+        wait_until(lambda: _status(app, "dee@example.org") == "suppressed")
+        process.popen.send_signal(signal.SIGTERM)
+        assert process.popen.wait(15) == 0, process.tail()
+    finally:
+        if process.popen.poll() is None:
+            process.kill()
+
+
+def _answers(port: int) -> bool:
+    """True once something accepts connections on ``port``."""
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
