@@ -100,7 +100,7 @@ def _suppressed(section: ColumnElement[bool], after: SuppressionCursor | None, l
         query = query.where(
             Subscriber.id < subscriber_id
             if moment is None
-            else tuple_(Subscriber.suppressed_at, Subscriber.id) < tuple_(moment, subscriber_id)
+            else tuple_(Subscriber.suppressed_at, Subscriber.id) < (moment, subscriber_id)
         )
     query = query.order_by(Subscriber.suppressed_at.desc(), Subscriber.id.desc()).limit(limit)
     return list(db.session.execute(query).scalars())
