@@ -252,6 +252,7 @@ def main() -> None:
             "REDIS_URL": redis_server.url,
             "SMTP_URL": f"smtp://127.0.0.1:{free_port()}",
             "MAIL_FROM": "Bench News <news@bench.example.org>",
+            "ORG_POSTAL_ADDRESS": "1 Example Street, Singapore",
             "RATELIMIT_SUBSCRIBE_IP": "10000000 per hour",
             "RATELIMIT_CONFIRM_ADDRESS": "10000000 per hour",
             "RATELIMIT_CONFIRM_DOMAIN": "10000000 per hour",

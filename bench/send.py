@@ -196,6 +196,7 @@ class Bench:
             REDIS_URL=self.redis.url,
             SMTP_URL=f"smtp://127.0.0.1:{smtp_port or self.sink.port}",
             MAIL_FROM="SMEWG News <news@example.org>",
+            ORG_POSTAL_ADDRESS="1 Example Street, Singapore",
             REDIS_PREFIX="bench",
             MAILER_INSTANCE=str(self.folder / "instance"),
         )

@@ -65,6 +65,7 @@ def test_caught_mail_pages_do_not_exist_in_production(
         "REDIS_URL": redis_url,
         "SMTP_URL": "smtp://127.0.0.1:25",
         "MAIL_FROM": "News <news@example.org>",
+        "ORG_POSTAL_ADDRESS": "1 Example Street, Singapore",
     }.items():
         monkeypatch.setenv(name, value)
     app = create_app({"TESTING": True})

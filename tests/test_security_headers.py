@@ -33,6 +33,7 @@ SAMPLES = {
     "subscriber_id": 1,
     "user_id": 1,
     "token": "not-a-real-token",
+    "provider": "postmark",
     "key": "no-such-message",
     "slug": meeting()["slug"],
     "section": "meetings",
@@ -45,7 +46,7 @@ CONTENT = {"meetings": [meeting()]}
 MAIL_FRAMES = {"/staff/digests/next/html"}
 
 
-@pytest.fixture(params=["https://news.example.org", "http://news.example.org"], ids=["https", "http"])
+@pytest.fixture(params=["https://news.example.org", "http://localhost:5000"], ids=["https", "http"])
 def production_app(
     request: pytest.FixtureRequest,
     database_url: str,
@@ -65,6 +66,7 @@ def production_app(
         "REDIS_URL": redis_url,
         "SMTP_URL": f"smtp://127.0.0.1:{smtp_server[1].port}",
         "MAIL_FROM": "News <news@example.org>",
+        "ORG_POSTAL_ADDRESS": "1 Example Street, Singapore",
     }.items():
         monkeypatch.setenv(name, value)
     app = create_app({"TESTING": True, "REDIS_PREFIX": f"mailer-test-{run}"})

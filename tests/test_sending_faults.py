@@ -226,6 +226,7 @@ def make_rig(
             "REDIS_URL": private_redis.url,
             "SMTP_URL": f"smtp://{login}127.0.0.1:{controller.port}",
             "MAIL_FROM": "SMEWG News <news@example.org>",
+            "ORG_POSTAL_ADDRESS": "1 Example Street, Singapore",
             "REDIS_PREFIX": f"mailer-faults-{uuid.uuid4().hex[:10]}",
             "MAILER_INSTANCE": str(tmp_path / "instance"),
             "PYTHONUNBUFFERED": "1",
