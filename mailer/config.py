@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import re
 import secrets
 from collections.abc import Mapping
@@ -84,6 +85,8 @@ DEFAULTS: dict[str, object] = {
     "SES_CERT_HOSTS": r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$",
     "PROXY_FIX_HOPS": 0,
     "REDIS_PREFIX": "mailer",
+    # The resolver ``doctor`` asks (host, port); None is the system resolver.
+    "DNS_NAMESERVER": None,
     # No form or API body is anywhere near this; larger requests get 413.
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     "SESSION_COOKIE_HTTPONLY": True,
@@ -152,6 +155,7 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict[str, obj
     config["SESSION_COOKIE_SECURE"] = config["PREFERRED_URL_SCHEME"] == "https"
     config["PROXY_FIX_HOPS"] = get.count("PROXY_FIX_HOPS")
     config["BOUNCE_LISTEN"] = get.host_port("BOUNCE_LISTEN")
+    config["DNS_NAMESERVER"] = get.nameserver("DNS_NAMESERVER")
     config.update(get.webhooks())
     for name, (low, high) in SEND_LIMITS.items():
         config[name] = get.whole_number(name, low, high)
@@ -339,6 +343,25 @@ class _Reader:
         if not host or not port.isdigit() or not 0 < int(port) < 65536 or not is_one_line(host):
             raise ConfigError(f"{name} must be host:port, e.g. 127.0.0.1:2525")
         return value
+
+    def nameserver(self, name: str) -> tuple[str, int] | None:
+        """Return ``(address, port)`` from ``IP``, ``IPv4:port`` or ``[IPv6]:port`` (port 53 by default); None when unset."""
+        value = self.raw(name)
+        if value is None:
+            return None
+        host, port = value, "53"
+        if value.startswith("["):
+            host, _, rest = value[1:].partition("]")
+            port = rest[1:] if rest.startswith(":") else rest or "53"
+        elif value.count(":") == 1:
+            host, port = value.split(":")
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            address = None
+        if address is None or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"{name} must be an IP address with an optional port, e.g. 192.0.2.53:53, got {value!r}")
+        return str(address), int(port)
 
     def whole_number(self, name: str, low: int, high: int) -> int:
         """Return a whole number from ``low`` to ``high`` (the default when unset)."""
