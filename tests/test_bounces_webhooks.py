@@ -6,12 +6,15 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.error import HTTPError
 
 import pytest
 from cryptography import x509
@@ -25,7 +28,7 @@ from werkzeug.test import TestResponse
 from mailer.bounces import webhooks
 from mailer.config import ConfigError, load_config
 from mailer.extensions import db
-from mailer.models import ALL_TOPICS, BounceEvent, ConsentEvent, Subscriber, utcnow
+from mailer.models import ALL_TOPICS, BounceEvent, ConsentEvent, Delivery, Digest, Subscriber, utcnow
 
 TOPIC = "arn:aws:sns:eu-west-1:123456789012:mailer-bounces"
 CERT_URL = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-test.pem"
@@ -178,6 +181,30 @@ def test_ses_fetches_a_signing_certificate_once(
     assert fetched == [CERT_URL]
 
 
+def test_sns_fetches_follow_no_redirect() -> None:
+    """A redirect (it could lead off the SNS hosts) is an error, not followed."""
+
+    class Redirect(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the http.server hook's name)
+            """Send every request elsewhere."""
+            self.send_response(302)
+            self.send_header("Location", "http://attacker.example/cert.pem")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            """Keep the test output quiet."""
+
+    server = HTTPServer(("127.0.0.1", 0), Redirect)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(HTTPError):
+            webhooks._open(f"http://127.0.0.1:{server.server_port}/cert.pem")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_ses_refuses_unsigned_forged_and_foreign_messages(configured: Flask, client: FlaskClient) -> None:
     """No signature, a changed message, another key, another topic, a certificate elsewhere: 4xx, no change."""
     body = {"Message": json.dumps(_ses_bounce("ann@example.org"))}
@@ -258,6 +285,28 @@ def test_mailgun_failures_and_complaints(configured: Flask, client: FlaskClient)
     complained = _mailgun_body(_mailgun_event("bob@example.org", event="complained", ident="mg-3"))
     assert client.post("/webhooks/mailgun", json=complained).get_json()["outcomes"] == ["suppressed"]
     assert _event_count(configured) == 3
+
+
+def test_a_webhook_bounce_finds_the_delivery_by_our_message_id(configured: Flask, client: FlaskClient) -> None:
+    """Mailgun quotes our Message-ID (without brackets): that delivery bounces and its subscriber is suppressed."""
+    with configured.app_context():
+        ann = db.session.execute(db.select(Subscriber).where(Subscriber.email == "ann@example.org")).scalar_one()
+        digest = Digest(subject="News", until=utcnow(), content={}, topics=ALL_TOPICS)
+        db.session.add(digest)
+        db.session.flush()
+        delivery = Delivery(
+            digest_id=digest.id, subscriber_id=ann.id, email=ann.email, topics=ALL_TOPICS, status="sent",
+            message_id="<d1.x@news.example.org>",
+        )  # fmt: skip
+        db.session.add(delivery)
+        db.session.commit()
+    event = _mailgun_event("ann+forwarded@elsewhere.example") | {
+        "message": {"headers": {"message-id": "d1.x@news.example.org"}}
+    }
+    assert client.post("/webhooks/mailgun", json=_mailgun_body(event)).get_json()["outcomes"] == ["suppressed"]
+    assert _statuses(configured)["ann@example.org"] == "suppressed"
+    with configured.app_context():
+        assert db.session.execute(db.select(Delivery.status)).scalar_one() == "bounced"
 
 
 def test_mailgun_refuses_unsigned_wrongly_signed_and_stale(configured: Flask, client: FlaskClient) -> None:
