@@ -1,4 +1,4 @@
-"""Command-line interface: ``flask --app wsgi staff|content|digest|subscribers ...``."""
+"""Command-line interface: ``flask --app wsgi staff|content|digest|subscribers|bounces|doctor ...``."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ def register(app: Flask) -> None:
     from .bounces.cli import bounces_cli
     from .content.cli import content_cli
     from .digests.cli import digest_cli
+    from .doctor.cli import doctor
     from .subscriptions.cli import subscribers_cli
 
     app.cli.add_command(staff_cli)
@@ -42,3 +43,4 @@ def register(app: Flask) -> None:
     app.cli.add_command(digest_cli)
     app.cli.add_command(subscribers_cli)
     app.cli.add_command(bounces_cli)
+    app.cli.add_command(doctor)
