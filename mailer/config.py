@@ -345,7 +345,7 @@ class _Reader:
         return value
 
     def nameserver(self, name: str) -> tuple[str, int] | None:
-        """Return ``(address, port)`` from ``IP``, ``IPv4:port`` or ``[IPv6]:port`` (port 53 by default); None when unset."""
+        """Return ``(address, port)`` from ``IP``, ``IPv4:port`` or ``[IPv6]:port`` (port 53 by default), or None."""
         value = self.raw(name)
         if value is None:
             return None

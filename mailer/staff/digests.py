@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from ..bounces.report import digest_bounce_counts, digest_bounces
 from ..digests.compose import preview
 from ..digests.service import DigestError, create_digest, delivery_counts, find_digest, undelivered
+from ..doctor.checks import CACHE_SECONDS, failed, recent_checks
 from ..models import DELIVERY_STATUSES, Digest
 from ..security import mail_frame
 from ..sending import control
@@ -46,6 +47,16 @@ def next_digest_html() -> Response:
     if shown is None:
         abort(404)
     return Response(shown[1].html, mimetype="text/html")
+
+
+@bp.get("/next/checks")
+def deliverability() -> str:
+    """What would hurt delivery (``doctor``'s checks), run at most every few minutes per process."""
+    results, checked_at = recent_checks()
+    return render_template(
+        "staff/checks.html", results=results, checked_at=checked_at, failed=failed(results),
+        cache_minutes=CACHE_SECONDS // 60,
+    )  # fmt: skip
 
 
 @bp.post("/test")
