@@ -118,6 +118,8 @@ class Subscriber(db.Model):
         CheckConstraint(_in("status", SUBSCRIBER_STATUSES), name="status"),
         CheckConstraint(f"topics >= 0 AND topics <= {ALL_TOPICS}", name="topics"),
         Index("ix_subscribers_status_topics", "status", "topics"),
+        # The console's suppression list, most recent first, paged by (suppressed_at, id).
+        Index("ix_subscribers_status_suppressed", "status", "suppressed_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

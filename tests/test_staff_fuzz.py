@@ -14,13 +14,16 @@ from mailer.staff.service import create_staff, find_staff
 PASSWORD = "correct horse battery"
 text = st.text(st.characters(exclude_categories=("Cs",)), max_size=200)
 FIELDS = ("role", "password", "slug", "title", "kind", "number", "start_date", "end_date", "status", "link",
-          "year", "published_on", "body", "email", "at", "demo")  # fmt: skip
+          "year", "published_on", "body", "email", "at", "demo", "confirm", "confirm_email")  # fmt: skip
 PATHS = (
     "/staff/", "/staff/digests/next", "/staff/digests/next/html", "/staff/digests/test", "/staff/digests/send",
     "/staff/digests/schedule", "/staff/digests/{}", "/staff/digests/{}/progress", "/staff/digests/{}/cancel",
     "/staff/content/", "/staff/content/{}/new", "/staff/content/meetings/new", "/staff/content/news/new",
     "/staff/content/meetings/{}", "/staff/content/{}/{}", "/staff/subscribers/", "/staff/subscribers/?q={}",
     "/staff/subscribers/{}", "/staff/subscribers/{}/unsubscribe", "/staff/subscribers/export.csv",
+    "/staff/subscribers/{}/revoke-links", "/staff/subscribers/{}/lift-suppression", "/staff/subscribers/{}/erase",
+    "/staff/bounces", "/staff/bounces?kind={}", "/staff/bounces?before={}", "/staff/suppressions",
+    "/staff/suppressions?before_id={}", "/staff/suppressions?before_id=5&before_at={}",
     "/staff/team/", "/staff/team/{}/deactivate", "/staff/team/{}/activate", "/staff/logout",
 )  # fmt: skip
 

@@ -59,6 +59,7 @@ def upgrade():
         batch_op.create_index("ix_bounce_events_subscriber_received", ["subscriber_id", "received_at"], unique=False)
     with op.batch_alter_table("subscribers", schema=None) as batch_op:
         batch_op.add_column(sa.Column("suppressed_at", sa.DateTime(timezone=True), nullable=True))
+    op.create_index("ix_subscribers_status_suppressed", "subscribers", ["status", "suppressed_at", "id"])
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.create_index("ix_deliveries_message_id", ["message_id"], unique=False)
     _consent_events_check(NEW_EVENTS)
@@ -69,6 +70,7 @@ def downgrade():
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
         batch_op.drop_index("ix_deliveries_message_id")
     # Not a batch: SQLite would copy subscribers, which consent_events' trigger refers to.
+    op.drop_index("ix_subscribers_status_suppressed", table_name="subscribers")
     op.drop_column("subscribers", "suppressed_at")
     op.drop_table("bounce_events")
 
