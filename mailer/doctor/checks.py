@@ -30,7 +30,7 @@ from ..digests.links import archive_page_url
 from ..digests.service import MAX_ID
 from ..mail import RenderedEmail
 from ..mail.render import PLACEHOLDER, personal_placeholder
-from ..mail.signing import dkim_from_config, load_private_key
+from ..mail.signing import DKIMKey, dkim_from_config, load_private_key
 from ..models import Topic, utcnow
 from ..subscriptions.links import UNSUBSCRIBE_PATH, preferences_url, unsubscribe_url
 from ..tokens import make_token
@@ -74,7 +74,7 @@ def run_checks() -> list[Result]:
     return [
         *spf_checks(from_domain, bounce_domain, nameserver),
         spf_alignment(from_domain, bounce_domain, dkim_aligned),
-        *dkim_checks(from_domain, nameserver, spf_aligned),
+        *dkim_checks(dkim, from_domain, nameserver, spf_aligned),
         dmarc_check(from_domain, nameserver),
         base_url_check(config["BASE_URL"], config["MAILER_ENV"]),
         one_click_check(config["BASE_URL"]),
@@ -165,9 +165,10 @@ def spf_alignment(from_domain: str, bounce_domain: str, dkim_aligned: bool) -> R
     )
 
 
-def dkim_checks(from_domain: str, nameserver: tuple[str, int] | None, spf_aligned: bool) -> list[Result]:
+def dkim_checks(
+    key: DKIMKey | None, from_domain: str, nameserver: tuple[str, int] | None, spf_aligned: bool
+) -> list[Result]:
     """DKIM's domain aligns with the From domain and its DNS record publishes our key; a warning when DKIM is off."""
-    key = dkim_from_config(current_app.config)
     if key is None:
         return [
             Result(

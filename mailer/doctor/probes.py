@@ -10,7 +10,10 @@ import socket
 import ssl
 import urllib.error
 import urllib.request
+from email.message import Message
 from http.client import HTTPException
+from typing import IO
+from urllib.request import Request
 
 import dns.exception
 import dns.resolver
@@ -50,7 +53,9 @@ def txt_records(name: str, nameserver: tuple[str, int] | None = None) -> list[st
 class _SameMethodRedirects(urllib.request.HTTPRedirectHandler):
     """Follow redirects keeping the method (urllib turns a redirected HEAD into a GET)."""
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN201
+    def redirect_request(
+        self, req: Request, fp: IO[bytes], code: int, msg: str, headers: Message, newurl: str
+    ) -> Request | None:
         """The redirected request, with the original method."""
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
         if new is not None:
@@ -61,7 +66,9 @@ class _SameMethodRedirects(urllib.request.HTTPRedirectHandler):
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
     """Report a redirect as the answer instead of following it."""
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN201
+    def redirect_request(
+        self, req: Request, fp: IO[bytes], code: int, msg: str, headers: Message, newurl: str
+    ) -> Request | None:
         """None: urllib then raises the 3xx as an HTTPError."""
         return None
 
@@ -73,7 +80,7 @@ def http_status(url: str, method: str = "GET", data: bytes | None = None, follow
     are sent. Raises ProbeError when no answer comes (refused, timed out, TLS, bad URL).
     """
     opener = urllib.request.build_opener(_SameMethodRedirects if follow else _NoRedirects)
-    request = urllib.request.Request(url, data=data, method=method, headers={"User-Agent": USER_AGENT})
+    request = Request(url, data=data, method=method, headers={"User-Agent": USER_AGENT})
     if data is not None:
         request.add_header("Content-Type", "application/x-www-form-urlencoded")
     try:
