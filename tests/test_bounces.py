@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 from flask import Flask
-from flask.testing import FlaskCliRunner
+from flask.testing import FlaskClient, FlaskCliRunner
 
 from mailer import create_app
 from mailer.bounces import intake
@@ -291,3 +291,20 @@ def _answers(port: int) -> bool:
     """True once something accepts connections on ``port``."""
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_a_confirmation_email_that_bounces_suppresses_the_pending_address(
+    app: Flask, client: FlaskClient, mailbox: CaughtMail, celery_worker: object
+) -> None:
+    """The confirmation email's envelope sender names the subscriber; its bounce suppresses the pending address."""
+    answer = client.post("/api/v1/subscriptions", json={"email": "typo@example.org"})
+    assert answer.status_code == 202
+    mailbox.wait_for(1)
+    [(envelope, _)] = mailbox.envelopes
+    with app.app_context():
+        tag = read_verp(envelope)
+    assert tag is not None
+    assert tag.kind == SUBSCRIBER
+    raw = postfix_dsn(envelope, "typo@example.org", str(mailbox.messages[0]["Message-ID"]), report_id="typo")
+    assert _process(app, raw, [envelope]) == "suppressed"
+    assert _status(app, "typo@example.org") == "suppressed"

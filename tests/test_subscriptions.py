@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from email.utils import parseaddr
 
 import dkim
 import pytest
@@ -12,6 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from itsdangerous import TimestampSigner
 
+from mailer.bounces.verp import Tag, read_verp
 from mailer.config import load_config
 from mailer.extensions import db
 from mailer.models import AuditEntry, Subscriber, SubscriberStatus, Topic
@@ -38,7 +38,11 @@ def test_whole_lifecycle(app: Flask, client: FlaskClient, mailbox: CaughtMail, c
     assert message["List-Id"]
     assert message["List-Unsubscribe"].startswith("<http://127.0.0.1:5000/subscriptions/unsubscribe/")
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    assert mailbox.envelopes[0] == (parseaddr(app.config["BOUNCE_ADDRESS"])[1], ["Ann.Lee@example.org"])
+    # The envelope sender is BOUNCE_ADDRESS's own variant for this subscriber (VERP), so a bounce names them.
+    envelope, recipients = mailbox.envelopes[0]
+    assert recipients == ["Ann.Lee@example.org"]
+    with app.app_context():
+        assert read_verp(envelope) == Tag("s", subscriber(app, "ann.lee@example.org").id)
     assert "Hello Ann Lee" in text_of(message)
     assert "7 days" in text_of(message)
     assert "Past issues, to read in your browser: http://127.0.0.1:5000/archive/" in text_of(message)
@@ -477,7 +481,12 @@ def test_optional_headers_follow_the_configuration(
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert message["Reply-To"] == "SMEWG Secretariat <secretariat@example.org>"
     assert message["List-Id"] == "SMEWG News <news.smewg.example.org>"
-    assert mailbox.envelopes == [("bounces@example.org", ["ana@example.org"])]
+    [(envelope, recipients)] = mailbox.envelopes
+    assert recipients == ["ana@example.org"]
+    assert envelope.startswith("bounces+s")
+    assert envelope.endswith("@example.org")
+    with app.app_context():
+        assert read_verp(envelope) == Tag("s", sid)
 
 
 def test_a_subscriber_voids_every_link_they_were_sent(app: Flask, client: FlaskClient) -> None:

@@ -2,9 +2,10 @@
 
 Each one is a ``templates/email/NAME.{txt,html}`` pair rendered and built by ``mailer.mail``
 with the list headers every email carries (List-Id, List-Unsubscribe, List-Unsubscribe-Post)
-and ``Auto-Submitted: auto-generated``, DKIM-signed when DKIM is configured, sent with
-BOUNCE_ADDRESS as the envelope sender. They are not list mail: no ``Precedence: bulk`` and none
-of a digest's archive headers, since each is one message the recipient's own request caused.
+and ``Auto-Submitted: auto-generated``, DKIM-signed when DKIM is configured, sent with their
+own variant of BOUNCE_ADDRESS (VERP, naming the subscriber) as the envelope sender. They are
+not list mail: no ``Precedence: bulk`` and none of a digest's archive headers, since each is
+one message the recipient's own request caused.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from flask import current_app
 
 from .. import mail
+from ..bounces.verp import SUBSCRIBER, verp_address
 from ..digests.links import archive_index_url
 from ..models import Subscriber, Topic
 from .links import confirm_url, list_unsubscribe_header, personal_links
@@ -31,6 +33,7 @@ def _send(subscriber: Subscriber, template: str, subject: str, context: dict[str
         subscriber.email,
         links,
         list_unsubscribe=list_unsubscribe_header(links["unsubscribe_url"]),
+        envelope_from=verp_address(SUBSCRIBER, subscriber.id),
     )
 
 
