@@ -1,4 +1,4 @@
-"""Hello-world Flask app: the baseline bench/http.py serves with the same gunicorn flags as mailer."""
+"""Hello-world Flask app: the baseline bench/web.py serves with the same gunicorn flags as mailer."""
 
 from __future__ import annotations
 

@@ -27,8 +27,8 @@ import dkim
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-# The repository instead of bench/ itself: bench/http.py would shadow the standard library's http.
-sys.path[0] = str(Path(__file__).resolve().parents[1])
+# The repository, for the mailer package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from mailer.mail import MessageFactory, RenderedEmail, make_message_id, personal_placeholder  # noqa: E402
 from mailer.mail.message import ListMail  # noqa: E402

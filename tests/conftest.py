@@ -29,6 +29,7 @@ from flask_migrate import upgrade
 from werkzeug.test import TestResponse
 
 from mailer import create_app
+from mailer.config import DEFAULTS
 from mailer.extensions import db, limiter
 from tests.services import (
     LOCAL_POSTGRES,
@@ -54,13 +55,14 @@ ENV_VARIABLES = (
     "SEND_RATE",
     "CORS_ORIGINS",
     "MAILER_INSTANCE",
+    "ORG_NAME",
 )
 
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test sees the developer's mailer variables."""
-    for name in ENV_VARIABLES:
+    """No test sees the developer's mailer variables (those above and every one with a default)."""
+    for name in (*ENV_VARIABLES, *DEFAULTS):
         monkeypatch.delenv(name, raising=False)
 
 

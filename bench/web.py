@@ -1,6 +1,6 @@
 """Public pages under load: mailer's gunicorn beside a hello-world app on the same gunicorn, measured with wrk.
 
-    .venv/bin/python bench/http.py [--duration 3] [--rounds 5] [--connections 20] [--app-dir PATH]
+    .venv/bin/python bench/web.py [--duration 3] [--rounds 5] [--connections 20] [--app-dir PATH]
 
 Starts a private Redis and a private PostgreSQL database (a new database on 127.0.0.1:5432 as
 postgres when that answers, else a throwaway cluster), migrates it, imports the example content
@@ -14,25 +14,23 @@ from 127.0.0.1, and the subscribe script sends a distinct address per request.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# This file shares its name with the standard library's http package (which urllib and Flask
-# import): put bench/ after the standard library on the path, not before it.
-sys.path.append(sys.path.pop(0))
-
 import argparse
 import contextlib
+import http.client
+import json
 import os
 import re
 import shlex
 import signal
 import statistics
 import subprocess
+import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import uuid
+from pathlib import Path
 
 import psycopg
 from servers import ROOT, Postgres, Redis, free_port, start, stop, wait_until
@@ -169,10 +167,6 @@ def by_state(env: dict[str, str], port: int, rounds: int) -> None:
 
     Equal work, equal time: the answer must not tell a suppressed (bounced) address from any other.
     """
-    import http.client  # noqa: PLC0415 - bench/http.py shadows the package name until main() fixed sys.path
-    import json  # noqa: PLC0415
-    import time  # noqa: PLC0415
-
     with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
         for state in STATES[1:]:
             conn.execute(
