@@ -16,8 +16,7 @@ from redis.exceptions import LockError
 from sqlalchemy import Integer, literal
 
 from ..extensions import db
-from ..mail import MessageFactory, PermanentSMTPError, TransientSMTPError, message_factory, send_message
-from ..mail.message import ListMail
+from ..mail import ListMail, MessageFactory, PermanentSMTPError, TransientSMTPError, message_factory, send_message
 from ..models import (
     ALL_TOPICS,
     AuditEntry,
@@ -32,6 +31,7 @@ from ..models import (
 )
 from ..redis_client import get_redis, redis_key
 from ..sending.control import doorbell
+from ..subscriptions.links import subscribe_url
 from .compose import compose_next, render_variant, subject_for
 from .links import archive_index_url, archive_page_url
 
@@ -39,8 +39,6 @@ from .links import archive_index_url, archive_page_url
 TEST_COPY_TASK = "mailer.digests.send_test_copy"
 RELEASE_TASK = "mailer.digests.release_scheduled"
 
-#: The public subscribe page: what List-Subscribe and List-Help point to (it explains the list).
-SUBSCRIBE_PATH = "/subscribe"
 
 #: Ids are 32-bit integers on every backend; a larger number in a URL names no digest.
 MAX_ID = 2**31 - 1
@@ -186,8 +184,8 @@ def _list_mail(digest: Digest, topics: int) -> ListMail:
     base_url = current_app.config["BASE_URL"]
     return ListMail(
         archive_url=archive_index_url(base_url),
-        help_url=base_url + SUBSCRIBE_PATH,
-        subscribe_url=base_url + SUBSCRIBE_PATH,
+        help_url=subscribe_url(base_url),
+        subscribe_url=subscribe_url(base_url),
         campaign=str(digest.id),
         variant="test" if digest.is_test else "-".join(Topic(topics & digest.topics).to_names()),
         archived_at=None if digest.is_test else archive_page_url(base_url, digest.id),

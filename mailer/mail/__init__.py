@@ -16,7 +16,7 @@ recipient fields. The public surface:
   ``reply``, ``phase``; only ``PermanentSMTPError.recipient_refused`` is a hard bounce).
 """
 
-from .message import MessageFactory, make_message_id
+from .message import ListMail, MessageFactory, make_message_id
 from .outbox import envelope_sender, message_factory, send_message
 from .render import RenderedEmail, personal_placeholder, render_email
 from .signing import dkim_from_config
@@ -30,6 +30,7 @@ from .transport import (
 )
 
 __all__ = [
+    "ListMail",
     "MessageFactory",
     "PermanentSMTPError",
     "RenderedEmail",

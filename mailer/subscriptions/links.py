@@ -14,11 +14,18 @@ from ..tokens import make_token
 CONFIRM_PATH = "/subscriptions/confirm/"
 MANAGE_PATH = "/subscriptions/manage/"
 UNSUBSCRIBE_PATH = "/subscriptions/unsubscribe/"
+#: The public subscribe page: what List-Subscribe and List-Help point to (it explains the list).
+SUBSCRIBE_PATH = "/subscribe"
 
 
 def _base() -> str:
     """BASE_URL without a trailing slash."""
     return current_app.config["BASE_URL"]
+
+
+def subscribe_url(base_url: str) -> str:
+    """The public subscribe page."""
+    return base_url + SUBSCRIBE_PATH
 
 
 def confirm_url(subscriber_id: int, nonce: str) -> str:
