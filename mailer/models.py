@@ -193,6 +193,8 @@ class ContentMixin:
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, index=True)
     demo: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Archived items stay (sent digests keep their snapshots) but leave the public pages and new digests.
+    archived_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
 
 class Meeting(ContentMixin, db.Model):
@@ -263,9 +265,14 @@ class Digest(db.Model):
     """One digest: the content snapshot it carries and when it went out."""
 
     __tablename__ = "digests"
-    __table_args__ = (CheckConstraint(_in("status", DIGEST_STATUSES), name="status"),)
+    __table_args__ = (
+        CheckConstraint(_in("status", DIGEST_STATUSES), name="status"),
+        Index("uq_digests_number", "number", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # The number readers see (Digest 12, /archive/12): real digests only, in order; test sends have none.
+    number: Mapped[int | None] = mapped_column(Integer)
     subject: Mapped[str] = mapped_column(String(300))
     status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
     is_test: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -118,6 +118,29 @@ def test_bounce_revision_down_and_up_again(empty_app: Flask) -> None:
             conn.execute(sa.text("DELETE FROM consent_events"))
 
 
+def test_digest_numbers_are_given_to_real_digests_in_order(empty_app: Flask) -> None:
+    """0005 numbers the digests already there, real ones only, oldest first; down and up again."""
+    with empty_app.app_context():
+        upgrade(revision="0004")
+        with db.engine.begin() as conn:
+            for is_test in (True, False, True, False):
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO digests (subject, status, is_test, until, content, topics, created_at, "
+                        "sender_errors) VALUES ('S', 'sent', :t, :now, '{}', 7, :now, 0)"
+                    ),
+                    {"t": is_test, "now": utcnow()},
+                )
+        upgrade()
+        with db.engine.begin() as conn:
+            numbers = conn.execute(sa.text("SELECT number FROM digests ORDER BY id")).scalars().all()
+        assert numbers == [None, 1, None, 2]
+        downgrade(revision="0004")
+        assert "number" not in {c["name"] for c in sa.inspect(db.engine).get_columns("digests")}
+        upgrade()
+        assert _tables() == TABLES
+
+
 def test_migrations_match_the_models(empty_app: Flask) -> None:
     """The migrated schema is what models.py declares (nothing left to autogenerate)."""
     with empty_app.app_context():
