@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -56,6 +57,8 @@ DEFAULTS: dict[str, object] = {
     "REPLY_TO": None,
     "UNSUBSCRIBE_MAILTO": None,
     "CONSENT_VERSION": "2026-11",
+    # The organisation's time zone: the console shows and takes times in it (schedules, dates).
+    "ORG_TIMEZONE": "UTC",
     "CORS_ORIGINS": "",
     "CONFIRM_MAX_AGE": 7 * 24 * 3600,
     # A test copy's "view in browser" link (it carries a token) works for two weeks.
@@ -150,6 +153,7 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict[str, obj
         config[name] = get.rate_limit(name)
     # Stored with every consent event (a 32-character column).
     config["CONSENT_VERSION"] = get.line("CONSENT_VERSION", 32) or DEFAULTS["CONSENT_VERSION"]
+    config["ORG_TIMEZONE"] = get.timezone("ORG_TIMEZONE")
     config["CHECK_DELIVERABILITY"] = get.flag("CHECK_DELIVERABILITY")
     config["PREFERRED_URL_SCHEME"] = urlsplit(str(config["BASE_URL"])).scheme
     config["SESSION_COOKIE_SECURE"] = config["PREFERRED_URL_SCHEME"] == "https"
@@ -280,6 +284,15 @@ class _Reader:
             return str(DEFAULTS["REDIS_PREFIX"])
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", value):
             raise ConfigError(f"REDIS_PREFIX must be 1 to 40 letters, digits, '.', '-' or '_', got {value!r}")
+        return value
+
+    def timezone(self, name: str) -> str:
+        """An IANA time zone name (Europe/Paris, Asia/Singapore), checked against the zone database."""
+        value = (self.raw(name) or str(DEFAULTS[name])).strip()
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"{name} must be an IANA time zone such as Asia/Singapore, got {value!r}") from None
         return value
 
     def line(self, name: str, limit: int = 120) -> str | None:

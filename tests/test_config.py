@@ -239,3 +239,13 @@ def test_redis_prefix_names_the_queue_and_keys(tmp_path: Path, redis_url: str) -
         assert redis_key("worker-heartbeat") == "smewg-news:worker-heartbeat"
     with pytest.raises(ConfigError, match="REDIS_PREFIX"):
         load_config({"REDIS_PREFIX": "bad prefix*"}, str(tmp_path))
+
+
+@pytest.mark.parametrize("value", ["Mars/Base", "../../etc/passwd", "UTC+2", "Asia/Singapore\n"])
+def test_a_malformed_time_zone_stops_start_up(tmp_path: Path, value: str) -> None:
+    """ORG_TIMEZONE must name a zone in the IANA database; anything else is one line naming the variable."""
+    if value.strip() == "Asia/Singapore":
+        assert load_config({"ORG_TIMEZONE": value}, str(tmp_path))["ORG_TIMEZONE"] == "Asia/Singapore"
+        return
+    with pytest.raises(ConfigError, match="^ORG_TIMEZONE must be an IANA time zone"):
+        load_config({"ORG_TIMEZONE": value}, str(tmp_path))
