@@ -7,6 +7,7 @@ from flask_login import login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from ..extensions import limiter
+from .audit import bp as audit_bp
 from .bounces import bp as bounces_bp
 from .forms import LoginForm
 from .overview import audience, content_totals, recent_digests
@@ -15,6 +16,8 @@ from .service import authenticate
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 # Nested: /staff/bounces and /staff/suppressions sit beside the dashboard, as endpoints "staff.bounces.*".
 bp.register_blueprint(bounces_bp)
+# Likewise /staff/audit, endpoint "staff.audit.log".
+bp.register_blueprint(audit_bp)
 
 
 @bp.route("/login", methods=["GET", "POST"])
