@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+import csv
+import io
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from ..extensions import limiter
+from ..subscriptions.transfer import _spreadsheet_safe
 from .audit import bp as audit_bp
 from .bounces import bp as bounces_bp
 from .forms import LoginForm
-from .overview import audience, content_totals, recent_digests
+from .overview import CACHE_SECONDS, content_totals, dashboard_figures, recent_digests
 from .service import authenticate
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
@@ -47,8 +51,26 @@ def logout() -> Response:
 @bp.get("/")
 @login_required
 def dashboard() -> str:
-    """Recent digests with their delivery counts, and how much content and audience there is."""
+    """Recent digests with their delivery counts, content totals, and the audience with its charts."""
     digests, counts = recent_digests()
+    figures = dashboard_figures()
     return render_template(
-        "staff/dashboard.html", digests=digests, counts=counts, totals=content_totals(), audience=audience()
-    )
+        "staff/dashboard.html", digests=digests, counts=counts, totals=content_totals(), audience=figures.audience,
+        figures=figures, cache_seconds=CACHE_SECONDS,
+    )  # fmt: skip
+
+
+@bp.get("/dashboard/<chart>.csv")
+@login_required
+def chart_csv(chart: str) -> Response:
+    """One dashboard chart's figures as CSV, cells that a spreadsheet would run as formulas defused."""
+    found = dashboard_figures().charts.get(chart)
+    if found is None:
+        abort(404)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for row in (found.columns, *found.rows):
+        writer.writerow([_spreadsheet_safe(str(cell)) for cell in row])
+    response = Response(out.getvalue(), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{found.name}.csv"'
+    return response
