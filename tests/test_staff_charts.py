@@ -160,9 +160,9 @@ def test_svg_has_title_desc_and_one_bar_per_value_at_scale() -> None:
 
 
 def test_nice_ceiling() -> None:
-    """Axis tops are 2, 4, 6, 8 or 10 times a power of ten, at least the value."""
+    """Axis tops are round, at least the value, and halve to a whole number (the middle grid line)."""
     assert [svg.nice_ceiling(v) for v in (0, 1, 3, 5, 9, 10, 11, 150, 3500, 1_000_001)] == [
-        2, 2, 4, 6, 10, 10, 20, 200, 4000, 2_000_000,
+        2, 2, 4, 6, 10, 10, 12, 160, 4000, 1_200_000,
     ]  # fmt: skip
 
 

@@ -31,10 +31,12 @@ class Series:
 
 
 def nice_ceiling(value: int) -> int:
-    """The smallest of 2, 4, 6, 8, 10 times a power of ten that holds ``value`` (its half is a whole number)."""
+    """The smallest round number holding ``value`` whose half is whole: 2 … 10, 12, 16, 20, 30 … 80, 100, 120 …"""
+    if value <= 10:
+        return next(step for step in (2, 4, 6, 8, 10) if step >= value)
     power = 1
     while True:
-        for step in (2, 4, 6, 8, 10):
+        for step in (10, 12, 16, 20, 30, 40, 50, 60, 80):
             if step * power >= value:
                 return step * power
         power *= 10
