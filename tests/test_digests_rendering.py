@@ -19,10 +19,23 @@ from mailer.sending.claims import finish_if_done
 from tests.data import meeting
 
 GOLDEN = Path(__file__).parent / "golden"
+
+
+def _meeting(**overrides: object) -> dict[str, object]:
+    """A meeting as a digest snapshots it: every field present."""
+    return meeting(**{"summary": None, "link": None, "demo": False, **overrides})
+
+
 ATOM = "{http://www.w3.org/2005/Atom}"
 CONTENT = {
-    "meetings": [
-        meeting(summary="Held alongside SOM1.", link="https://www.apec.org/", demo=True),
+    "meetings": [  # out of order: the digest puts upcoming ones first (soonest first), then the past (latest first)
+        _meeting(summary="Held alongside SOM1.", link="https://www.apec.org/", demo=True),
+        _meeting(slug="smemm-29", title="29th SME Ministerial Meeting", kind="ministerial", number=29,
+                start_date="2023-08-21", end_date="2023-08-21", city="Seattle", economy="United States"),
+        _meeting(slug="smewg-60", title="60th SMEWG Meeting", number=60, start_date="2027-08-09",
+                end_date="2027-08-10", city=None, economy="China", status="upcoming"),
+        _meeting(slug="smewg-59", title="59th SMEWG Meeting", number=59, start_date="2026-11-01",
+                end_date="2026-11-02", city="Incheon", economy="Korea", status="upcoming"),
     ],
     "projects": [
         {"slug": "toolkit", "title": "Digital trade toolkit", "reference": "SME 01 2023", "status": "implementing",
@@ -53,7 +66,7 @@ def test_digest_email_matches_golden_files(app: Flask) -> None:
     with app.app_context():
         when = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
         subject, rendered = render_content(CONTENT, ALL_TOPICS, when, app.config["BASE_URL"] + "/archive/7")
-    assert subject == "SMEWG News (demo) — November 2026: 1 meeting, 1 project, 1 news item"
+    assert subject == "SMEWG News (demo) — November 2026: 4 meetings, 1 project, 1 news item"
     _check_golden("digest.txt", _normalised(rendered.text, app.config["BASE_URL"]))
     _check_golden("digest.html", _normalised(rendered.html, app.config["BASE_URL"]))
     assert '<html lang="en"' in rendered.html
@@ -64,6 +77,20 @@ def test_digest_email_matches_golden_files(app: Flask) -> None:
     assert '<!--[if mso]><table role="presentation" width="600"' in rendered.html
     assert 'class="container" role="presentation"' in rendered.html
     assert "Four more were endorsed &lt;in 2023&gt;." in rendered.html
+
+
+def test_meetings_come_upcoming_first_and_past_ones_have_no_calendar_link(app: Flask) -> None:
+    """Upcoming meetings soonest first, then past ones latest first; only upcoming ones link their .ics (both parts)."""
+    with app.app_context():
+        when = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+        _, rendered = render_content({"meetings": CONTENT["meetings"]}, ALL_TOPICS, when, "https://x.example/a")
+    order = ["59th SMEWG Meeting", "60th SMEWG Meeting", "58th SMEWG Meeting", "29th SME Ministerial Meeting"]
+    for part in (rendered.text, rendered.html):
+        assert sorted(order, key=part.index) == order
+        assert "/meetings/smewg-59.ics" in part
+        assert "/meetings/smewg-60.ics" in part
+        assert ".ics" not in part[part.index("58th SMEWG Meeting") :]
+    assert rendered.text.count("Add to calendar") == rendered.html.count("Add to calendar") == 2
 
 
 def test_digest_footer_and_text_lines(app: Flask) -> None:

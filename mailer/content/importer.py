@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from ..extensions import db
-from ..models import AuditEntry, utcnow
+from ..models import SLUG_LENGTH, AuditEntry, utcnow
 from ..text import CONTROL, CONTROL_IN_TEXT
-from .schema import SECTIONS, SLUG, Field
+from .schema import SECTIONS, SLUG, Field, slug_from_title
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_ERRORS = 20
@@ -116,13 +116,17 @@ class ContentItemError(ValueError):
         self.problems = problems
 
 
-def save_item(section: str, entry: dict[str, Any], *, actor: str, new: bool) -> ImportReport:
-    """Check and save one item with the import's rules (a new one must not reuse a slug)."""
+def save_item(section: str, entry: dict[str, Any], *, actor: str, new: bool) -> tuple[str, bool]:
+    """Check and save one item with the import's rules, problems worded for people; return (slug, changed).
+
+    A new item must not reuse a slug; left empty, its slug is made from the title (``-2``, ``-3`` … when taken)."""
     model, fields = SECTIONS[section]
-    values, problems = _validate_item(entry, fields, (section, 0))
+    if new and not entry.get("slug") and isinstance(entry.get("title"), str):
+        entry = {**entry, "slug": _free_slug(model, slug_from_title(entry["title"]) or NOUNS[section])}
+    values, problems = _validate_item(entry, fields, (section, 0), FOR_PEOPLE)
     found = {str(path[2]) if len(path) > 2 else "item": text for path, text in problems}
-    if not found and new and db.session.execute(db.select(model.id).where(model.slug == values["slug"])).first():
-        found["slug"] = "is already used by another item; choose another"
+    if not found and new and _slug_taken(model, values["slug"]):
+        found["slug"] = "This slug is already used by another item: choose another, or leave it empty"
     if found:
         raise ContentItemError(found)
     report = ImportReport()
@@ -132,7 +136,26 @@ def save_item(section: str, entry: dict[str, Any], *, actor: str, new: bool) -> 
         target = f"{section}:{values['slug']}"
         db.session.add(AuditEntry(actor=actor, action="content.edit", target=target, detail=detail))
     db.session.commit()
-    return report
+    return values["slug"], report.changed
+
+
+#: The slug of a new item whose title has no letter or digit to make one from.
+NOUNS = {"meetings": "meeting", "projects": "project", "news": "news"}
+
+
+def _free_slug(model: type, base: str) -> str:
+    """``base``, or the first of ``base-2``, ``base-3`` … that no item of ``model`` uses (each within SLUG_LENGTH)."""
+    slug, number = base, 1
+    while _slug_taken(model, slug):
+        number += 1
+        suffix = f"-{number}"
+        slug = base[: SLUG_LENGTH - len(suffix)].rstrip("-") + suffix
+    return slug
+
+
+def _slug_taken(model: type, slug: str) -> bool:
+    """True when an item of ``model`` (archived or not) has ``slug``."""
+    return db.session.execute(db.select(model.id).where(model.slug == slug)).first() is not None
 
 
 def _upsert(model: type, section: str, values: dict[str, Any], report: ImportReport) -> None:
@@ -182,8 +205,34 @@ def _validate(document: Any) -> tuple[dict[str, list[dict[str, Any]]], Problems]
     return items, problems
 
 
-def _validate_item(entry: Any, fields: tuple[Field, ...], path: Path_) -> tuple[dict[str, Any], Problems]:
-    """Check one item against its fields; return its cleaned values and its problems."""
+@dataclass(frozen=True)
+class Wording:
+    """How an item's problems are worded: for a JSON file (field names as the file spells them) or for people."""
+
+    for_people: bool
+
+    def missing(self, spec: Field) -> str:
+        """``missing start_date`` / ``Enter the start date``."""
+        if not self.for_people:
+            return f"missing {spec.name}"
+        return f"{'Choose' if spec.kind == 'enum' else 'Enter'} the {spec.label.lower()}"
+
+    def invalid(self, spec: Field, problem: str) -> str:
+        """``must be YYYY-MM-DD`` / ``Start date must be YYYY-MM-DD``."""
+        return f"{spec.label} {problem}" if self.for_people else problem
+
+    def end_before_start(self) -> str:
+        """An end date before the start date."""
+        return "End date must be on or after the start date" if self.for_people else "is before start_date"
+
+
+FOR_FILES, FOR_PEOPLE = Wording(for_people=False), Wording(for_people=True)
+
+
+def _validate_item(
+    entry: Any, fields: tuple[Field, ...], path: Path_, wording: Wording = FOR_FILES
+) -> tuple[dict[str, Any], Problems]:
+    """Check one item against its fields; return its cleaned values and its problems, worded by ``wording``."""
     if not isinstance(entry, dict):
         return {}, [(path, "must be an object")]
     known = {f.name for f in fields}
@@ -193,19 +242,19 @@ def _validate_item(entry: Any, fields: tuple[Field, ...], path: Path_) -> tuple[
         value = entry.get(spec.name)
         if value is None or value == "":
             if spec.required:
-                problems.append(((*path, spec.name) if spec.name in entry else path, f"missing {spec.name}"))
+                problems.append(((*path, spec.name) if spec.name in entry else path, wording.missing(spec)))
             elif spec.kind != "bool":
                 values[spec.name] = None
             continue
         cleaned, problem = _check(value, spec)
         if problem:
-            problems.append(((*path, spec.name), problem))
+            problems.append(((*path, spec.name), wording.invalid(spec, problem)))
         else:
             values[spec.name] = cleaned
     if "start_date" in values and values.get("end_date") is None:
         values["end_date"] = values["start_date"]
     if values.get("start_date") and values["end_date"] < values["start_date"]:
-        problems.append(((*path, "end_date"), "is before start_date"))
+        problems.append(((*path, "end_date"), wording.end_before_start()))
     return values, problems
 
 

@@ -7,6 +7,7 @@ digest snapshots an item through them, so a field is added in one place.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -29,6 +30,15 @@ class Field:
     choices: tuple[str, ...] = ()
     minimum: int | None = None
     maximum: int | None = None
+
+    @property
+    def label(self) -> str:
+        """What the console's form calls the field: ``Start date`` for ``start_date``."""
+        return LABELS.get(self.name, self.name.replace("_", " ").capitalize())
+
+
+#: Labels that are not simply the field's name written out.
+LABELS = {"published_on": "Publication date", "demo": "Demo content"}
 
 
 COMMON = (
@@ -79,3 +89,20 @@ def entry(section: str, item: Any) -> dict[str, Any]:
     """An item of ``section`` as a JSON-safe dict of its fields (dates as ISO strings)."""
     values = {spec.name: getattr(item, spec.name) for spec in SECTIONS[section][1]}
     return {name: value.isoformat() if isinstance(value, date) else value for name, value in values.items()}
+
+
+#: Latin letters that Unicode does not decompose into a base letter and an accent.
+UNDECOMPOSED = str.maketrans({"ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "đ": "d", "ł": "l", "þ": "th", "ı": "i"})
+
+
+def slug_from_title(title: str, length: int = SLUG_LENGTH) -> str:
+    """A slug made from ``title``: accents folded to ASCII, words joined by "-", at most ``length``
+    characters (cut at a word where one ends in the last third), "" when no letter or digit is left."""
+    folded = unicodedata.normalize("NFKD", title.lower().translate(UNDECOMPOSED))
+    folded = folded.encode("ascii", "ignore").decode()
+    slug = "-".join(re.findall(r"[a-z0-9]+", folded))
+    if len(slug) <= length:
+        return slug
+    cut = slug[: length + 1]
+    word_end = cut.rfind("-")
+    return cut[:word_end] if word_end > length * 2 // 3 else cut[:length].rstrip("-")

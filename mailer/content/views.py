@@ -1,15 +1,57 @@
-"""Public content pages: the "add to calendar" file for a meeting."""
+"""Public content pages: one page per meeting, project and news item, and a meeting's "add to calendar" file."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app
+from typing import Any
+
+from flask import Blueprint, Response, abort, current_app, render_template
+from werkzeug.exceptions import Gone
 
 from ..extensions import limiter
 from ..main.cache import public_page
+from ..models import Meeting
 from .calendar import meeting_calendar
-from .service import find_meeting
+from .display import date_range, long_date, paragraphs, place
+from .schema import SECTIONS
+from .service import find_item
 
 bp = Blueprint("content", __name__)
+
+
+@bp.get("/<any(meetings, projects, news):section>/<slug>")
+@limiter.exempt  # see main.views.home
+def item_page(section: str, slug: str) -> Response:
+    """An item's public page: 404 for an unknown slug, 410 once it is archived."""
+    return public_page(f"item:{section}:{slug}", lambda: _render_item(section, slug))
+
+
+def _render_item(section: str, slug: str) -> str:
+    """The item's page from the database."""
+    item = _published(SECTIONS[section][0], slug)
+    if section == "news":
+        details: dict[str, Any] = {"date": long_date(item.published_on), "paragraphs": paragraphs(item.body)}
+    else:
+        details = {"paragraphs": paragraphs(item.summary or "")}
+    if section == "meetings":
+        details |= {"when": date_range(item.start_date, item.end_date), "where": place(item.city, item.economy)}
+    return render_template(f"items/{section}.html", item=item, **details)
+
+
+def _published(model: type, slug: str) -> Any:
+    """The item with ``slug``; 404 when there is none, 410 when it is archived."""
+    item = find_item(model, slug)
+    if item is None:
+        abort(404)
+    if item.archived_at is not None:
+        abort(410)
+    return item
+
+
+@bp.errorhandler(Gone)
+def archived(error: Gone) -> tuple[str, int]:
+    """The answer for an archived item: it existed, and is no longer published."""
+    message = "This item has been archived and is no longer published."
+    return render_template("error.html", code=410, title="Archived", message=message), 410
 
 
 @bp.get("/meetings/<slug>.ics")
@@ -22,8 +64,5 @@ def meeting_ics(slug: str) -> Response:
 
 
 def _render_calendar(slug: str) -> bytes:
-    """The meeting's calendar file from the database; 404 (nothing cached) for an unknown slug."""
-    meeting = find_meeting(slug)
-    if meeting is None:
-        abort(404)
-    return meeting_calendar(meeting, current_app.config["BASE_URL"])
+    """The meeting's calendar file from the database; 404 or 410 (nothing cached) as for its page."""
+    return meeting_calendar(_published(Meeting, slug), current_app.config["BASE_URL"])

@@ -9,6 +9,7 @@ from typing import Any
 from flask import current_app
 
 from ..content.calendar import calendar_url
+from ..content.display import date_range, item_url, long_date, org_today, paragraphs, place
 from ..content.service import changed_content
 from ..extensions import db
 from ..mail import RenderedEmail, personal_placeholder, render_email
@@ -80,24 +81,38 @@ def archive_url(digest: Digest) -> str:
     return url + "?t=" + make_token("archive", digest.id) if digest.is_test else url
 
 
-def sections(content: dict[str, list[dict[str, Any]]], topics: int) -> list[dict[str, Any]]:
-    """The topics of ``topics`` that have items, in the fixed order, ready for a template."""
+def sections(content: dict[str, list[dict[str, Any]]], topics: int, today: date | None = None) -> list[dict[str, Any]]:
+    """The topics of ``topics`` that have items, in the fixed order, ready for a template.
+
+    Each item links to its public page; meetings come upcoming first (soonest first), then past
+    ones (most recent first), and only meetings not over by ``today`` (default: today) get a calendar link."""
     base_url = current_app.config["BASE_URL"]
+    today = today or org_today(utcnow())
     found = []
     for topic in Topic(topics).to_names():
-        items = [dict(item) for item in content.get(topic, [])]
+        items = [{**item, "page_url": item_url(topic, item["slug"], base_url)} for item in content.get(topic, [])]
         if topic == "meetings":
+            items = meetings_in_order(items, today)
             for item in items:
                 item["when"] = date_range(date.fromisoformat(item["start_date"]), date.fromisoformat(item["end_date"]))
-                item["where"] = ", ".join(p for p in (item["city"], item["economy"]) if p)
-                item["calendar_url"] = calendar_url(item["slug"], base_url)
+                item["where"] = place(item["city"], item["economy"])
+                item["calendar_url"] = None if item["past"] else calendar_url(item["slug"], base_url)
         if topic == "news":
             for item in items:
                 item["date"] = long_date(date.fromisoformat(item["published_on"]))
-                item["paragraphs"] = [p.strip() for p in item["body"].split("\n\n") if p.strip()]
+                item["paragraphs"] = paragraphs(item["body"])
         if items:
             found.append({"name": topic, "heading": TOPIC_LABELS[topic], "items": items})
     return found
+
+
+def meetings_in_order(items: list[dict[str, Any]], today: date) -> list[dict[str, Any]]:
+    """Meeting entries marked ``past`` (ended before ``today``): upcoming soonest first, then past latest first."""
+    for item in items:
+        item["past"] = date.fromisoformat(item["end_date"]) < today
+    upcoming = sorted((i for i in items if not i["past"]), key=lambda i: (i["start_date"], i["slug"]))
+    past = sorted((i for i in items if i["past"]), key=lambda i: (i["start_date"], i["slug"]), reverse=True)
+    return upcoming + past
 
 
 def render_variant(digest: Digest, topics: int) -> tuple[str, RenderedEmail]:
@@ -132,23 +147,7 @@ def render_content(
         "digest",
         org_name=current_app.config["ORG_NAME"],
         subject=subject,
-        sections=sections(content, topics),
+        sections=sections(content, topics, org_today(when)),
         archive_url=archive_link,
     )
     return subject, rendered
-
-
-def long_date(day: date) -> str:
-    """``21 August 2023``."""
-    return f"{day.day} {day:%B %Y}"
-
-
-def date_range(start: date, end: date) -> str:
-    """``21 August 2023``, ``14–15 November 2023`` or ``30 August – 2 September 2024``."""
-    if start == end:
-        return long_date(start)
-    if (start.year, start.month) == (end.year, end.month):
-        return f"{start.day}–{long_date(end)}"
-    if start.year == end.year:
-        return f"{start.day} {start:%B} – {long_date(end)}"
-    return f"{long_date(start)} – {long_date(end)}"

@@ -1,9 +1,9 @@
 """The cache every public page is served from: rendered once per version of the public content.
 
-Home, archive, feed and a meeting's .ics change only when content is edited or a digest is
-sent. Each web process keeps the rendered bytes per version and answers from them (with an
-ETag); one small query tells the version, so several web processes never serve a stale page
-for longer than VERSION_TTL.
+Home, item pages, archive, feed and a meeting's .ics change only when content is edited, archived or
+deleted, or a digest is sent. Each web process keeps the rendered bytes per version and answers from
+them (with an ETag); one small query tells the version, so several web processes never serve a stale
+page for longer than VERSION_TTL.
 """
 
 from __future__ import annotations
@@ -71,12 +71,14 @@ def _count_commit(session: Session) -> None:
 
 
 def public_version() -> tuple[object, ...]:
-    """What the public pages are made of, in one query: count and latest change of each kind of content
-    and of the sent digests (content is never deleted and every edit moves ``updated_at``)."""
+    """What the public pages are made of, in one query: for each kind of content, its count (a delete lowers
+    it), its latest ``updated_at`` (every edit moves it), how many are archived (unarchiving lowers it) and the
+    latest ``archived_at`` (every archive moves it); the count and latest of the sent digests."""
     sent = db.and_(Digest.status == "sent", Digest.is_test.is_(False))
     parts = [db.select(db.func.count(Digest.id)).where(sent), db.select(db.func.max(Digest.sent_at)).where(sent)]
     for model in (Meeting, Project, NewsItem):
         parts += [db.select(db.func.count(model.id)), db.select(db.func.max(model.updated_at))]
+        parts += [db.select(db.func.count(model.archived_at)), db.select(db.func.max(model.archived_at))]
     query = db.select(*(part.scalar_subquery() for part in parts))
     return tuple(db.session.execute(query).one())
 

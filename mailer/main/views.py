@@ -6,6 +6,7 @@ import time
 
 from flask import Blueprint, Response, render_template
 
+from ..content.service import live_items
 from ..extensions import db, limiter
 from ..models import Meeting, NewsItem, Project
 from ..redis_client import get_redis, redis_key
@@ -23,11 +24,11 @@ def home() -> Response:
 
 
 def _render_home() -> str:
-    """The home page from the database."""
-    meetings = db.session.execute(db.select(Meeting).order_by(Meeting.start_date.desc()).limit(6)).scalars()
-    projects = db.session.execute(db.select(Project).order_by(Project.updated_at.desc()).limit(6)).scalars()
-    news = db.session.execute(db.select(NewsItem).order_by(NewsItem.published_on.desc()).limit(6)).scalars()
-    return render_template("home.html", meetings=list(meetings), projects=list(projects), news=list(news))
+    """The home page from the database: the latest items that are not archived."""
+    meetings = live_items(Meeting, Meeting.start_date.desc(), 6)
+    projects = live_items(Project, Project.updated_at.desc(), 6)
+    news = live_items(NewsItem, NewsItem.published_on.desc(), 6)
+    return render_template("home.html", meetings=meetings, projects=projects, news=news)
 
 
 @bp.get("/healthz")

@@ -14,8 +14,8 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from ..content.importer import ContentItemError, save_item
-from ..content.schema import SECTIONS, SLUG, Field, entry
-from ..content.service import find_item, recently_changed
+from ..content.schema import SECTIONS, Field, entry
+from ..content.service import archive_item, delete_item, find_item, recently_changed, unarchive_item
 from .auth import staff_only
 
 bp = staff_only(Blueprint("staff_content", __name__, url_prefix="/staff/content"))
@@ -49,8 +49,6 @@ def create(section: str) -> str | tuple[str, int] | Response:
 def edit(section: str, slug: str) -> str | tuple[str, int] | Response:
     """The form for an existing item; its slug stays as it is."""
     model, fields = _section(section)
-    if not SLUG.match(slug):
-        abort(404)
     item = find_item(model, slug)
     if item is None:
         abort(404)
@@ -59,16 +57,45 @@ def edit(section: str, slug: str) -> str | tuple[str, int] | Response:
     return _form_page(section, fields, entry(section, item), {}, new=False)
 
 
+#: What each action on an item does: its service function, its button, and what the flash message says.
+ACTIONS = {
+    "archive": (archive_item, "Archive", "Archived {}: it has left the public pages and new digests."),
+    "unarchive": (unarchive_item, "Publish again", "Published {} again."),
+    "delete": (delete_item, "Delete for good", "Deleted {}."),
+}
+
+
+@bp.route("/<section>/<slug>/<any(archive, unarchive, delete):action>", methods=["GET", "POST"])
+def change(section: str, slug: str, action: str) -> str | Response:
+    """Ask to confirm archiving, unarchiving or deleting an item; do it when the confirmed form is posted."""
+    model, _ = _section(section)
+    item = find_item(model, slug)
+    if item is None:
+        abort(404)
+    if request.method == "GET":
+        return render_template("staff/content_confirm.html", section=section, item=item, action=action, ACTIONS=ACTIONS)
+    if request.form.get("confirm") != action:
+        abort(400)
+    service, _, done = ACTIONS[action]
+    if service(section, item.slug, actor=current_user.email):
+        flash(done.format(item.slug))
+    elif action == "delete":
+        abort(404)  # deleted meanwhile, by a replayed or concurrent request
+    else:
+        flash(f"{item.slug} was already {'archived' if action == 'archive' else 'published'}; nothing changed.")
+    return redirect(url_for(".index"), 303)
+
+
 def _save(section: str, fields: tuple[Field, ...], *, new: bool, slug: str | None = None) -> tuple[str, int] | Response:
     """Save the posted item; show the form again with each field's problem when it cannot be."""
     entry = _entry(request.form, fields)
     if slug is not None:
         entry["slug"] = slug
     try:
-        report = save_item(section, entry, actor=current_user.email, new=new)
+        saved, changed = save_item(section, entry, actor=current_user.email, new=new)
     except ContentItemError as exc:
         return _form_page(section, fields, entry, exc.problems, new=new), 400
-    flash(f"Saved {entry['slug']}; it will be in the next digest." if report.changed else "Nothing changed.")
+    flash(f"Saved {saved}; it will be in the next digest." if changed else "Nothing changed.")
     return redirect(url_for(".index"), 303)
 
 
