@@ -358,12 +358,44 @@ def test_scheduled_digest_is_released_when_due(app: Flask, runner: FlaskCliRunne
     assert any(entry["task"] == "mailer.digests.release_scheduled" for entry in beat.values())
 
 
+@pytest.mark.parametrize(
+    ("at", "stored"),
+    [
+        ("2027-01-15T09:00", datetime(2027, 1, 15, 1, 0, tzinfo=UTC)),  # naive: Asia/Singapore
+        ("2027-01-15T09:00+01:00", datetime(2027, 1, 15, 8, 0, tzinfo=UTC)),  # an offset is kept
+    ],
+)
+def test_send_at_takes_a_naive_time_in_the_org_zone(
+    app: Flask, runner: FlaskCliRunner, at: str, stored: datetime
+) -> None:
+    """``--at`` without an offset is a local time in ORG_TIMEZONE; with one, that offset."""
+    app.config["ORG_TIMEZONE"] = "Asia/Singapore"
+    with app.app_context():
+        import_text(json.dumps(digest_content()))
+    result = runner.invoke(args=["digest", "send", "--at", at])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        assert db.session.get(Digest, int(result.stdout)).scheduled_at == stored
+
+
+def test_send_at_refuses_a_local_time_the_clocks_skip(app: Flask, runner: FlaskCliRunner) -> None:
+    """A naive --at that a clock change skips names no moment: exit 2 with the reason, nothing scheduled."""
+    app.config["ORG_TIMEZONE"] = "Europe/Paris"
+    with app.app_context():
+        import_text(json.dumps(digest_content()))
+    result = runner.invoke(args=["digest", "send", "--at", "2027-03-28T02:30"])
+    assert result.exit_code == 2
+    assert "28 March 2027 02:30 in Europe/Paris does not exist" in result.output
+    with app.app_context():
+        assert db.session.execute(db.select(db.func.count()).select_from(Digest)).scalar() == 0
+
+
 def test_a_test_copys_archive_link_expires(app: Flask, client: FlaskClient, runner: FlaskCliRunner) -> None:
     """The token in a test copy's "view in browser" link works until TEST_LINK_MAX_AGE, then the page is a 404."""
     with app.app_context():
         import_text(json.dumps(digest_content()))
         digest = service.create_digest(test_to="editor@example.org")
-        link = f"/archive/{digest.id}?t=" + make_token("archive", digest.id)
+        link = f"/archive/test/{digest.id}?t=" + make_token("archive", digest.id)
     _purge_queue(app)
     assert client.get(link).status_code == 200
     app.config["TEST_LINK_MAX_AGE"] = 0

@@ -68,7 +68,7 @@ def test_test_copy_goes_to_one_address(app: Flask, staff: FlaskClient, mailbox: 
     assert message["To"] == "me@example.org"
     assert message["Subject"].startswith("[TEST]")
     page = staff.get(response.headers["Location"]).get_data(as_text=True)
-    assert "test copy to me@example.org" in page
+    assert "Test send to me@example.org" in page
     with app.app_context():
         assert db.session.execute(db.select(AuditEntry.actor).where(AuditEntry.action == "digest.test")).scalar() == (
             "editor@example.org"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import click
 from flask.cli import AppGroup
@@ -10,6 +10,7 @@ from flask.cli import AppGroup
 from ..extensions import db
 from ..models import ALL_TOPICS, DELIVERY_STATUSES, Digest, DigestStatus, Topic
 from ..sending import control
+from ..staff.timefmt import LocalTimeError, org_zone, to_utc
 from .compose import preview
 from .service import MAX_ID, DigestError, create_digest, delivery_counts
 
@@ -27,14 +28,23 @@ def _topics(ctx: click.Context, param: click.Parameter, value: str | None) -> in
 
 
 def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
-    """Parse an ISO 8601 time; one without an offset is taken as UTC."""
+    """Parse an ISO 8601 time (one without an offset stays naive: ``_in_org_zone`` places it)."""
     if value is None:
         return None
     try:
-        moment = datetime.fromisoformat(value)
+        return datetime.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"not an ISO time such as 2026-12-01T09:00+01:00: {value!r}") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _in_org_zone(moment: datetime) -> datetime:
+    """An aware time as it is; a naive one as a local time in ORG_TIMEZONE (needs the app, unlike parsing)."""
+    if moment.tzinfo is not None:
+        return moment
+    try:
+        return to_utc(moment, org_zone())
+    except LocalTimeError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--at'") from None
 
 
 @digest_cli.command("preview")
@@ -48,17 +58,21 @@ def digest_preview(topics: int) -> None:
 
 
 @digest_cli.command("send")
-@click.option("--at", "at", callback=_moment, metavar="ISO-TIME", help="Schedule for this time (UTC if no offset).")
+@click.option(
+    "--at", "at", callback=_moment, metavar="ISO-TIME", help="Schedule for this time (in ORG_TIMEZONE if no offset)."
+)
 @click.option("--test-to", metavar="EMAIL", help="Send one test copy to this address only.")
 def digest_send(at: datetime | None, test_to: str | None) -> None:
-    """Create the next digest and queue it (or schedule it, or send a test copy); print its id."""
+    """Create the next digest and queue it (or schedule it, or send a test copy); print its id (not its number)."""
+    at = _in_org_zone(at) if at else None
     try:
         digest = create_digest(at=at, test_to=test_to)
     except DigestError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(digest.id)
     what = f"scheduled for {at.isoformat()}" if at else f"test copy to {test_to}" if test_to else "sent to the workers"
-    click.echo(f"digest {digest.id} {what}: {digest.subject}", err=True)
+    name = f"test send {digest.id}" if digest.is_test else f"digest {digest.id} (Digest {digest.number} to readers)"
+    click.echo(f"{name} {what}: {digest.subject}", err=True)
 
 
 @digest_cli.command("status")
@@ -69,7 +83,8 @@ def digest_status(digest_id: int) -> None:
     if digest is None:
         raise click.ClickException(f"no digest {digest_id}")
     status = f"paused ({digest.paused_reason})" if digest.status == DigestStatus.PAUSED else digest.status
-    click.echo(f"digest {digest.id}: {status}{' (test to ' + digest.test_to + ')' if digest.is_test else ''}")
+    shown = f" (test to {digest.test_to})" if digest.is_test else f" (Digest {digest.number} to readers)"
+    click.echo(f"digest {digest.id}: {status}{shown}")
     counts = delivery_counts(digest_id)
     for name in DELIVERY_STATUSES:
         click.echo(f"{name}: {counts.get(name, 0)}")

@@ -22,7 +22,7 @@ def atom_feed(digests: list[Digest], base_url: str, title: str) -> bytes:
     ET.SubElement(feed, f"{{{ATOM}}}link", rel="alternate", type="text/html", href=archive_index_url(base_url))
     _text(ET.SubElement(feed, f"{{{ATOM}}}author"), "name", title)
     for digest in digests:
-        url = archive_page_url(base_url, digest.id)
+        url = archive_page_url(base_url, digest.number)
         entry = ET.SubElement(feed, f"{{{ATOM}}}entry")
         _text(entry, "id", url)
         _text(entry, "title", digest.subject)

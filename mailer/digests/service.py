@@ -8,7 +8,8 @@ engine's business.
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections import Counter
+from datetime import datetime, timedelta
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
@@ -32,8 +33,9 @@ from ..models import (
 from ..redis_client import get_redis, redis_key
 from ..sending.control import doorbell
 from ..subscriptions.links import subscribe_url
-from .compose import compose_next, render_variant, subject_for
-from .links import archive_index_url, archive_page_url
+from ..tokens import make_token
+from .compose import compose_next, render_content, subject_for
+from .links import archive_index_url, archive_page_url, test_page_url
 
 #: Tasks queued by name after the commit (the service never imports its tasks).
 TEST_COPY_TASK = "mailer.digests.send_test_copy"
@@ -42,6 +44,15 @@ RELEASE_TASK = "mailer.digests.release_scheduled"
 
 #: Ids are 32-bit integers on every backend; a larger number in a URL names no digest.
 MAX_ID = 2**31 - 1
+
+#: Statuses of a digest that may have reached someone's inbox, where its "view in browser" link points.
+REACHED_STATUSES = (
+    DigestStatus.PREPARING,
+    DigestStatus.QUEUED,
+    DigestStatus.SENDING,
+    DigestStatus.PAUSED,
+    DigestStatus.SENT,
+)
 
 
 class DigestError(ValueError):
@@ -78,6 +89,8 @@ def _create_committed(at: datetime | None, address: str | None, actor: str) -> D
         since = f"since {next_digest.since:%d %B %Y %H:%M} UTC" if next_digest.since else "yet"
         raise DigestError(f"nothing new {since}: there is no digest to send")
     digest = Digest(
+        # Numbers are taken under the creation lock; the unique index is the backstop should two race.
+        number=None if address else _next_number(),
         subject=subject_for(next_digest.content, ALL_TOPICS, now),
         status=DigestStatus.SCHEDULED if at else DigestStatus.QUEUED if address else DigestStatus.PREPARING,
         is_test=address is not None,
@@ -100,6 +113,11 @@ def _create_committed(at: datetime | None, address: str | None, actor: str) -> D
     )
     db.session.commit()
     return digest
+
+
+def _next_number() -> int:
+    """The number the next real digest takes: one more than the highest so far."""
+    return db.session.execute(db.select(db.func.coalesce(db.func.max(Digest.number), 0) + 1)).scalar_one()
 
 
 def _checked_options(at: datetime | None, test_to: str | None, now: datetime) -> str | None:
@@ -175,7 +193,9 @@ def variant_factory(digest_id: int, topics: int) -> MessageFactory:
 
 def _factory(digest: Digest, topics: int) -> MessageFactory:
     """Render one topic variant of ``digest`` and prepare its message factory."""
-    subject, rendered = render_variant(digest, topics)
+    subject, rendered = render_content(
+        digest.content, topics & digest.topics, digest.until, online_url(digest), digest.is_test
+    )
     return message_factory(rendered, subject, _list_mail(digest, topics))
 
 
@@ -188,8 +208,16 @@ def _list_mail(digest: Digest, topics: int) -> ListMail:
         subscribe_url=subscribe_url(base_url),
         campaign=str(digest.id),
         variant="test" if digest.is_test else "-".join(Topic(topics & digest.topics).to_names()),
-        archived_at=None if digest.is_test else archive_page_url(base_url, digest.id),
+        archived_at=None if digest.is_test else archive_page_url(base_url, digest.number),
     )
+
+
+def online_url(digest: Digest) -> str:
+    """The digest's "view in browser" link: its numbered archive page, or a test copy's page with its token."""
+    base_url = current_app.config["BASE_URL"]
+    if digest.is_test:
+        return test_page_url(base_url, digest.id, make_token("archive", digest.id))
+    return archive_page_url(base_url, digest.number)
 
 
 def send_test_copy(digest_id: int) -> None:
@@ -236,25 +264,63 @@ def delivery_counts(digest_id: int) -> dict[str, int]:
     return {status: count for status, count in rows}
 
 
+def audience_by_variant(topics: int) -> dict[int, int]:
+    """Confirmed subscribers a digest of ``topics`` would reach, by topic variant (their topics it carries)."""
+    rows = db.session.execute(
+        db.select(Subscriber.topics, db.func.count())
+        .where(Subscriber.status == "confirmed")
+        .group_by(Subscriber.topics)
+    )
+    reached: Counter[int] = Counter()
+    for subscriber_topics, count in rows:
+        if subscriber_topics & topics:
+            reached[subscriber_topics & topics] += count
+    return dict(reached)
+
+
+def time_to_finish(digest_id: int, remaining: int) -> tuple[float, str] | None:
+    """Seconds left for ``remaining`` deliveries and the rate that was assumed, or None when unknown.
+
+    The rate is SEND_RATE when it is set, else the deliveries sent in the last minute.
+    """
+    if not remaining:
+        return None
+    rate = current_app.config.get("SEND_RATE")
+    if rate:
+        return remaining / rate, f"SEND_RATE, {rate:g} a second"
+    since = utcnow() - timedelta(minutes=1)
+    last_minute = db.session.execute(
+        db.select(db.func.count()).where(Delivery.digest_id == digest_id, Delivery.sent_at >= since)
+    ).scalar_one()
+    if not last_minute:
+        return None
+    return remaining / (last_minute / 60), f"the last minute's pace, {last_minute} a minute"
+
+
+def is_public(digest: Digest) -> bool:
+    """True when the digest has a public archive page: a real, numbered one that is going or went out."""
+    if digest.is_test or digest.number is None:
+        return False
+    return digest.status in REACHED_STATUSES or (
+        digest.status == DigestStatus.CANCELLED and digest.started_at is not None
+    )
+
+
 def sent_digests(limit: int = 50) -> list[Digest]:
-    """The public archive: sent, non-test digests, newest first."""
-    query = db.select(Digest).where(Digest.status == DigestStatus.SENT, Digest.is_test.is_(False))
+    """The public archive: sent, numbered (non-test) digests, newest first."""
+    query = db.select(Digest).where(Digest.status == DigestStatus.SENT, Digest.number.is_not(None))
     return list(db.session.execute(query.order_by(Digest.sent_at.desc(), Digest.id.desc()).limit(limit)).scalars())
 
 
-def archived_digest(digest_id: int, token_holder: bool) -> Digest | None:
-    """A digest whose page may be shown: a real one that is going or went out, or any one to a token holder."""
-    digest = db.session.get(Digest, digest_id) if 0 < digest_id <= MAX_ID else None
-    if digest is None:
+def archived_digest(number: int) -> Digest | None:
+    """Digest ``number`` when its archive page may be shown to anyone, else None."""
+    if not 0 < number <= MAX_ID:
         return None
-    # Anything that may have reached someone's inbox, where its "view in browser" link points here.
-    reached = digest.status in (
-        DigestStatus.PREPARING,
-        DigestStatus.QUEUED,
-        DigestStatus.SENDING,
-        DigestStatus.PAUSED,
-        DigestStatus.SENT,
-    ) or (digest.status == DigestStatus.CANCELLED and digest.started_at is not None)
-    if token_holder or (not digest.is_test and reached):
-        return digest
-    return None
+    digest = db.session.execute(db.select(Digest).where(Digest.number == number)).scalar_one_or_none()
+    return digest if digest is not None and is_public(digest) else None
+
+
+def find_test_send(digest_id: int) -> Digest | None:
+    """The test send with this id (its page is for holders of its token), or None."""
+    digest = find_digest(digest_id)
+    return digest if digest is not None and digest.is_test else None

@@ -1,4 +1,4 @@
-"""The public archive of sent digests: a list, one page per digest, and an Atom feed."""
+"""The public archive of sent digests: a list, one page per digest number, an Atom feed, and test copies' pages."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from ..main.cache import public_page
 from ..tokens import TokenInvalid, read_token
 from .compose import sections
 from .feed import atom_feed
-from .service import archived_digest, sent_digests
+from .service import MAX_ID, archived_digest, find_test_send, sent_digests
 
 bp = Blueprint("archive", __name__, url_prefix="/archive")
 
@@ -26,10 +26,19 @@ def _render_index() -> str:
     return render_template("archive/index.html", digests=sent_digests(), org_name=current_app.config["ORG_NAME"])
 
 
-@bp.get("/<int:digest_id>")
-def show(digest_id: int) -> str:
-    """One digest as its subscribers got it (all its topics); a test digest needs its link's token."""
-    digest = archived_digest(digest_id, token_holder=_holds_token(digest_id, request.args.get("t")))
+@bp.get("/<int:number>")
+def show(number: int) -> str:
+    """Digest ``number`` as its subscribers got it (all its topics)."""
+    digest = archived_digest(number)
+    if digest is None:
+        abort(404)
+    return render_template("archive/show.html", digest=digest, sections=sections(digest.content, digest.topics))
+
+
+@bp.get("/test/<int:digest_id>")
+def show_test(digest_id: int) -> str:
+    """A test copy's page: only with the token its "view in browser" link carries."""
+    digest = find_test_send(digest_id) if _holds_token(digest_id, request.args.get("t")) else None
     if digest is None:
         abort(404)
     return render_template("archive/show.html", digest=digest, sections=sections(digest.content, digest.topics))
@@ -49,7 +58,7 @@ def _render_feed() -> bytes:
 
 def _holds_token(digest_id: int, token: str | None) -> bool:
     """True when ``token`` is a genuine archive token for this digest."""
-    if not token:
+    if not token or not 0 < digest_id <= MAX_ID:
         return False
     try:
         return read_token("archive", token, max_age=current_app.config["TEST_LINK_MAX_AGE"]) == digest_id

@@ -9,6 +9,7 @@ from wtforms import BooleanField, DateTimeLocalField, EmailField, PasswordField,
 from wtforms.validators import DataRequired, Email, InputRequired, Length, ValidationError
 
 from ..models import STAFF_ROLES
+from .timefmt import LocalTimeError, org_zone, to_utc, zone_label
 
 
 class LoginForm(FlaskForm):
@@ -29,15 +30,28 @@ class SendForm(FlaskForm):
 
 
 class ScheduleForm(FlaskForm):
-    """When to send the next digest, in UTC."""
+    """When to send the next digest, as a local date and time in the organisation's zone (ORG_TIMEZONE)."""
 
     # InputRequired, not DataRequired: an unreadable time must say so, not "required".
-    at = DateTimeLocalField("Send at (UTC)", format="%Y-%m-%dT%H:%M", validators=[InputRequired()])
+    at = DateTimeLocalField("Send at", format="%Y-%m-%dT%H:%M", validators=[InputRequired()])
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        """Name the zone the time is read in next to the field."""
+        super().__init__(*args, **kwargs)
+        self.at.label.text = f"Send at, {zone_label()}"
+        self.at_utc: datetime | None = None
 
     def validate_at(self, field: DateTimeLocalField) -> None:
-        """The time must be ahead of now (UTC)."""
-        if field.data is not None and field.data.replace(tzinfo=UTC) <= datetime.now(UTC):
+        """The local time must name one moment (not skipped or repeated by a clock change), ahead of now."""
+        if field.data is None:
+            return
+        try:
+            moment = to_utc(field.data, org_zone())
+        except LocalTimeError as exc:
+            raise ValidationError(str(exc)) from None
+        if moment <= datetime.now(UTC):
             raise ValidationError("Choose a time in the future.")
+        self.at_utc = moment
 
 
 class NewStaffForm(FlaskForm):
