@@ -9,6 +9,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from mailer.content import importer
 from mailer.content.importer import import_text
 from mailer.content.schema import slug_from_title
 from mailer.content.service import archive_item, delete_item, unarchive_item
@@ -196,6 +197,20 @@ def test_new_item_without_slug_gets_one_from_its_title(app: Flask, staff: FlaskC
     refused = auth.post("/staff/content/news/new", {**item, "title": ""})
     assert refused.status_code == 400
     assert "Enter the title" in refused.get_data(as_text=True)
+
+
+def test_a_slug_taken_meanwhile_is_a_form_error(
+    app: Flask, staff: FlaskClient, auth: AuthActions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two requests racing for one slug: the second gets the form back (the unique constraint decides), not a 500."""
+    item = {"slug": "same", "title": "First", "published_on": "2025-01-10", "body": "Text."}
+    assert auth.post("/staff/content/news/new", item).status_code == 303
+    monkeypatch.setattr(importer, "_slug_taken", lambda model, slug: False)  # as if checked before the first commit
+    response = auth.post("/staff/content/news/new", {**item, "title": "Second"})
+    assert response.status_code == 400
+    assert "This slug is already used" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.execute(db.select(NewsItem.title)).scalars().all() == ["First"]
 
 
 @pytest.mark.usefixtures("content")

@@ -14,6 +14,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from ..extensions import db
 from ..models import SLUG_LENGTH, AuditEntry, utcnow
 from ..text import CONTROL, CONTROL_IN_TEXT
@@ -126,19 +128,27 @@ def save_item(section: str, entry: dict[str, Any], *, actor: str, new: bool) -> 
     values, problems = _validate_item(entry, fields, (section, 0), FOR_PEOPLE)
     found = {str(path[2]) if len(path) > 2 else "item": text for path, text in problems}
     if not found and new and _slug_taken(model, values["slug"]):
-        found["slug"] = "This slug is already used by another item: choose another, or leave it empty"
+        found["slug"] = SLUG_TAKEN
     if found:
         raise ContentItemError(found)
     report = ImportReport()
-    _upsert(model, section, values, report)
+    # A new item is inserted, never matched: a request that took the slug meanwhile makes the insert fail.
+    (_create if new else _upsert)(model, section, values, report)
     if report.changed:
         detail = {"created": report.created, "updated": report.updated}
         target = f"{section}:{values['slug']}"
         db.session.add(AuditEntry(actor=actor, action="content.edit", target=target, detail=detail))
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        if not new:
+            raise
+        raise ContentItemError({"slug": SLUG_TAKEN}) from None  # taken by a request saved meanwhile
     return values["slug"], report.changed
 
 
+SLUG_TAKEN = "This slug is already used by another item: choose another, or leave it empty"
 #: The slug of a new item whose title has no letter or digit to make one from.
 NOUNS = {"meetings": "meeting", "projects": "project", "news": "news"}
 
@@ -162,9 +172,7 @@ def _upsert(model: type, section: str, values: dict[str, Any], report: ImportRep
     """Create the row for ``values`` or update the one with its slug when a field differs."""
     row = db.session.execute(db.select(model).where(model.slug == values["slug"])).scalar_one_or_none()
     if row is None:
-        now = utcnow()
-        db.session.add(model(**values, created_at=now, updated_at=now))
-        report.created.setdefault(section, []).append(values["slug"])
+        _create(model, section, values, report)
         return
     changed = {name: value for name, value in values.items() if getattr(row, name) != value}
     if not changed:
@@ -174,6 +182,13 @@ def _upsert(model: type, section: str, values: dict[str, Any], report: ImportRep
         setattr(row, name, value)
     row.updated_at = utcnow()
     report.updated.setdefault(section, []).append(values["slug"])
+
+
+def _create(model: type, section: str, values: dict[str, Any], report: ImportReport) -> None:
+    """Add a row for ``values``."""
+    now = utcnow()
+    db.session.add(model(**values, created_at=now, updated_at=now))
+    report.created.setdefault(section, []).append(values["slug"])
 
 
 Path_ = tuple[str | int, ...]
