@@ -75,7 +75,8 @@ def _console_pages(app: Flask) -> list[str]:
         ids = digest.id, subscriber.id
     return [
         "/staff/", "/staff/content/", "/staff/content/news/new", "/staff/content/news/nine-projects",
-        "/staff/digests/next", f"/staff/digests/{ids[0]}", "/staff/subscribers/?q=example",
+        "/staff/content/news/nine-projects/delete", "/staff/digests/next", "/staff/digests/send",
+        f"/staff/digests/{ids[0]}", "/staff/subscribers/?q=example",
         f"/staff/subscribers/{ids[1]}", "/staff/bounces", "/staff/suppressions", "/staff/audit", "/staff/team/",
     ]  # fmt: skip
 
