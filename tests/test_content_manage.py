@@ -78,6 +78,25 @@ def test_archive_needs_the_confirmation_step_and_csrf(app: Flask, staff: FlaskCl
 
 
 @pytest.mark.usefixtures("content")
+def test_an_archived_item_can_still_be_edited_and_stays_archived(
+    app: Flask, staff: FlaskClient, auth: AuthActions
+) -> None:
+    """The edit form says the item is archived and offers to publish it again; saving keeps it archived."""
+    live = staff.get("/staff/content/meetings/smewg-58").get_data(as_text=True)
+    assert "/staff/content/meetings/smewg-58/archive" in live
+    assert "/staff/content/meetings/smewg-58/delete" in live
+    with app.app_context():
+        archive_item("meetings", "smewg-58", actor="tester")
+    form = staff.get("/staff/content/meetings/smewg-58").get_data(as_text=True)
+    assert "This meeting is archived" in form
+    assert "/staff/content/meetings/smewg-58/unarchive" in form
+    edited = {key: str(value) for key, value in meeting(city="Arequipa").items()}
+    assert auth.post("/staff/content/meetings/smewg-58", edited).status_code == 303
+    assert "it stays archived" in staff.get("/staff/content/").get_data(as_text=True)
+    assert _archived_at(app) is not None
+
+
+@pytest.mark.usefixtures("content")
 def test_archived_item_leaves_the_public_pages_at_once_and_comes_back(app: Flask, client: FlaskClient) -> None:
     """Archiving moves the public version: the cached home page drops the item, its page and .ics answer 410."""
     assert "58th SMEWG Meeting" in client.get("/").get_data(as_text=True)

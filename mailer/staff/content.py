@@ -52,9 +52,10 @@ def edit(section: str, slug: str) -> str | tuple[str, int] | Response:
     item = find_item(model, slug)
     if item is None:
         abort(404)
+    archived = item.archived_at is not None
     if request.method == "POST":
-        return _save(section, fields, new=False, slug=item.slug)
-    return _form_page(section, fields, entry(section, item), {}, new=False)
+        return _save(section, fields, new=False, slug=item.slug, archived=archived)
+    return _form_page(section, fields, entry(section, item), {}, new=False, archived=archived)
 
 
 #: What each action on an item does: its service function, its button, and what the flash message says.
@@ -86,7 +87,9 @@ def change(section: str, slug: str, action: str) -> str | Response:
     return redirect(url_for(".index"), 303)
 
 
-def _save(section: str, fields: tuple[Field, ...], *, new: bool, slug: str | None = None) -> tuple[str, int] | Response:
+def _save(
+    section: str, fields: tuple[Field, ...], *, new: bool, slug: str | None = None, archived: bool = False
+) -> tuple[str, int] | Response:
     """Save the posted item; show the form again with each field's problem when it cannot be."""
     entry = _entry(request.form, fields)
     if slug is not None:
@@ -94,8 +97,11 @@ def _save(section: str, fields: tuple[Field, ...], *, new: bool, slug: str | Non
     try:
         saved, changed = save_item(section, entry, actor=current_user.email, new=new)
     except ContentItemError as exc:
-        return _form_page(section, fields, entry, exc.problems, new=new), 400
-    flash(f"Saved {saved}; it will be in the next digest." if changed else "Nothing changed.")
+        return _form_page(section, fields, entry, exc.problems, new=new, archived=archived), 400
+    if not changed:
+        flash("Nothing changed.")
+    else:
+        flash(f"Saved {saved}; " + ("it stays archived." if archived else "it will be in the next digest."))
     return redirect(url_for(".index"), 303)
 
 
@@ -114,9 +120,21 @@ def _entry(form: MultiDict[str, str], fields: tuple[Field, ...]) -> dict[str, An
 
 
 def _form_page(
-    section: str, fields: tuple[Field, ...], values: dict[str, Any], problems: dict[str, str], *, new: bool
+    section: str,
+    fields: tuple[Field, ...],
+    values: dict[str, Any],
+    problems: dict[str, str],
+    *,
+    new: bool,
+    archived: bool = False,
 ) -> str:
     """The item form with ``values`` filled in and ``problems`` next to their fields."""
     return render_template(
-        "staff/content_form.html", section=section, fields=fields, values=values, problems=problems, new=new
+        "staff/content_form.html",
+        section=section,
+        fields=fields,
+        values=values,
+        problems=problems,
+        new=new,
+        archived=archived,
     )
