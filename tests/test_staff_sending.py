@@ -57,8 +57,11 @@ def test_a_test_send_takes_no_number_and_the_first_digest_is_number_1(app: Flask
         test_url = service.online_url(db.session.get(Digest, test.id))
         real_token = make_token("archive", real.id)
     assert re.search(rf"/archive/test/{test.id}\?t=", test_url)
-    assert staff.get(urlsplit(test_url).path + "?" + urlsplit(test_url).query).status_code == 200
+    query = urlsplit(test_url).query
+    assert staff.get(f"/archive/test/{test.id}?{query}").status_code == 200
     assert staff.get(f"/archive/test/{test.id}").status_code == 404
+    old_link = staff.get(f"/archive/{test.id}?{query}")  # as test copies linked before
+    assert (old_link.status_code, old_link.headers["Location"]) == (301, f"/archive/test/{test.id}?{query}")
     assert staff.get(f"/archive/test/{real.id}?t={real_token}").status_code == 404
     dashboard = staff.get("/staff/").get_data(as_text=True)
     assert "Test send to me@example.org" in dashboard

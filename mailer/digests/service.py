@@ -200,7 +200,7 @@ def _factory(digest: Digest, topics: int) -> MessageFactory:
 
 
 def _list_mail(digest: Digest, topics: int) -> ListMail:
-    """The list headers of one topic variant; a test copy names no archive page (its page needs a token)."""
+    """The list headers of one topic variant; a test copy (no number) names no archive page: its page needs a token."""
     base_url = current_app.config["BASE_URL"]
     return ListMail(
         archive_url=archive_index_url(base_url),
@@ -208,7 +208,7 @@ def _list_mail(digest: Digest, topics: int) -> ListMail:
         subscribe_url=subscribe_url(base_url),
         campaign=str(digest.id),
         variant="test" if digest.is_test else "-".join(Topic(topics & digest.topics).to_names()),
-        archived_at=None if digest.is_test else archive_page_url(base_url, digest.number),
+        archived_at=None if digest.number is None else archive_page_url(base_url, digest.number),
     )
 
 
