@@ -1,1 +1,2 @@
-"""Meetings, projects and news items: the JSON importer, the queries digests use, the .ics files."""
+"""Meetings, projects and news items: the JSON importer, the queries digests use, archive and delete, the public
+item pages and .ics files."""

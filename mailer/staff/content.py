@@ -1,7 +1,8 @@
-"""The console's content pages: list, add and edit meetings, projects and news items.
+"""The console's content pages: list, add, edit, archive, unarchive and delete meetings, projects and news items.
 
 Forms go through the importer's own rules (``save_item``), so an item saved here is held to
-exactly what a JSON import would accept, and a change makes it new for the next digest.
+exactly what a JSON import would accept, and a change makes it new for the next digest. Archive,
+unarchive and delete are asked on a GET and done by a confirmed POST, through the content service.
 """
 
 from __future__ import annotations
