@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
@@ -86,7 +87,7 @@ def _create_committed(at: datetime | None, address: str | None, actor: str) -> D
     now = utcnow()
     next_digest = compose_next(until=now)
     if next_digest.is_empty:
-        since = f"since {next_digest.since:%d %B %Y %H:%M} UTC" if next_digest.since else "yet"
+        since = f"since {_org_time(next_digest.since)}" if next_digest.since else "yet"
         raise DigestError(f"nothing new {since}: there is no digest to send")
     digest = Digest(
         # Numbers are taken under the creation lock; the unique index is the backstop should two race.
@@ -113,6 +114,11 @@ def _create_committed(at: datetime | None, address: str | None, actor: str) -> D
     )
     db.session.commit()
     return digest
+
+
+def _org_time(moment: datetime) -> str:
+    """``29 November 2026 21:00 +08``: a moment as the organisation's local time (ORG_TIMEZONE)."""
+    return moment.astimezone(ZoneInfo(current_app.config["ORG_TIMEZONE"])).strftime("%-d %B %Y %H:%M %Z")
 
 
 def _next_number() -> int:

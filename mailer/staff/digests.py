@@ -195,7 +195,7 @@ def _refusal(digest: Digest, exc: control.SendingError) -> str:
 def progress(digest_id: int) -> Response:
     """The same figures as JSON, for a page or a script that follows a send."""
     digest = _digest(digest_id)
-    return jsonify(id=digest.id, status=digest.status, counts=_counts(digest.id))
+    return jsonify(id=digest.id, number=digest.number, status=digest.status, counts=_counts(digest.id))
 
 
 def _counts(digest_id: int) -> dict[str, int]:
