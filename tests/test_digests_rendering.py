@@ -109,13 +109,15 @@ def test_digest_footer_and_text_lines(app: Flask) -> None:
 
 
 def _digest(status: str, is_test: bool = False) -> int:
-    """A digest row in ``status`` carrying CONTENT."""
+    """A digest row in ``status`` carrying CONTENT; a real one is numbered with its id, so both name its page."""
     now = datetime.now(UTC)
     digest = Digest(
         subject=f"Digest {status}{' test' if is_test else ''}", status=status, is_test=is_test, until=now,
         content=CONTENT, topics=ALL_TOPICS, sent_at=now if status == "sent" else None,
     )  # fmt: skip
     db.session.add(digest)
+    db.session.flush()
+    digest.number = None if is_test else digest.id
     db.session.commit()
     return digest.id
 
