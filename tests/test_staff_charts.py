@@ -7,12 +7,13 @@ import io
 import xml.etree.ElementTree as ET
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from mailer.extensions import db
 from mailer.models import ConsentEvent, Delivery, Digest, Subscriber
-from mailer.staff import svg
+from mailer.staff import overview, svg
 from mailer.staff.charts import digest_outcomes, topic_audience, weekly_audience
 from tests.conftest import AuthActions
 
@@ -224,3 +225,17 @@ def test_empty_database_says_no_data_yet(app: Flask, auth: AuthActions) -> None:
         assert response.status_code == 200
         rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
         assert len(rows) == (27 if name == "audience" else 4 if name == "topics" else 1)
+
+
+def test_figures_are_reused_for_a_minute(app: Flask, auth: AuthActions, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new subscriber shows on the dashboard only once the process's cached figures have expired."""
+    client = auth.login()
+    assert client.get("/staff/").get_data(as_text=True).count("No data yet.") == 3
+    with app.app_context():
+        _subscriber("new@example.org", "confirmed", 7, confirmed_at=datetime.now(UTC))
+        db.session.commit()
+    assert client.get("/staff/").get_data(as_text=True).count("No data yet.") == 3
+    monkeypatch.setattr(overview, "CACHE_SECONDS", 0)  # as if the minute had passed
+    page = client.get("/staff/").get_data(as_text=True)
+    assert page.count("No data yet.") == 1  # the digests chart: still none sent
+    assert "1 confirmed" in page
