@@ -208,7 +208,7 @@ def test_all_good(healthy: Flask, runner: FlaskCliRunner) -> None:
     ]
     assert "One-click unsubscribe" in names
     assert {"Digest size (meetings)", "Digest size (news)", "Digest size (meetings+news)", "Links"} <= set(names)
-    assert dict((name, detail) for _, name, detail in lines)["Links"].startswith("all 2 links")
+    assert dict((name, detail) for _, name, detail in lines)["Links"].startswith("all 3 links")
 
 
 def _missing_spf(app: Flask, records: dict[str, list[str]]) -> None:

@@ -36,7 +36,7 @@ def _digest(app: Flask, is_test: bool = False) -> int:
             subject="SMEWG News — March 2024", status="queued" if is_test else "sending", is_test=is_test,
             test_to="staff@example.org" if is_test else None, until=datetime.now(UTC),
             content={"meetings": [meeting(summary=None, link=None, demo=False)], "news": [news_item(demo=False)]},
-            topics=ALL_TOPICS,
+            topics=ALL_TOPICS, number=None if is_test else 1,
         )  # fmt: skip
         db.session.add(digest)
         db.session.commit()

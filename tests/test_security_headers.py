@@ -13,6 +13,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from flask import Flask, url_for
 from flask.testing import FlaskClient
+from werkzeug.routing import AnyConverter, Rule
 from werkzeug.test import TestResponse
 
 from mailer import create_app
@@ -34,6 +35,8 @@ SAMPLES = {
     "user_id": 1,
     "token": "not-a-real-token",
     "provider": "postmark",
+    "chart": "audience",
+    "number": 1,
     "key": "no-such-message",
     "slug": meeting()["slug"],
     "section": "meetings",
@@ -102,9 +105,17 @@ def _check(response: TestResponse, where: str, *, hsts: bool) -> None:
 def _urls(app: Flask) -> list[str]:
     """One URL per rule of the app's map, path arguments filled with samples, plus an archive token link."""
     with app.test_request_context():
-        urls = {url_for(rule.endpoint, **{name: SAMPLES[name] for name in rule.arguments})
+        urls = {url_for(rule.endpoint, **{name: _sample(rule, name) for name in rule.arguments})
                 for rule in app.url_map.iter_rules()}  # fmt: skip
     return sorted(urls) + ["/archive/1?t=not-a-real-token"]
+
+
+def _sample(rule: Rule, name: str) -> object:
+    """The sample for a path argument; for an ``any(...)`` argument, the first value it allows."""
+    converter = rule._converters[name]
+    if isinstance(converter, AnyConverter):
+        return re.findall(r"[\w-]+", converter.regex)[0]
+    return SAMPLES[name]
 
 
 def _walk(app: Flask, client: FlaskClient, *, hsts: bool) -> set[int]:

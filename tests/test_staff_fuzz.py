@@ -19,11 +19,14 @@ PATHS = (
     "/staff/", "/staff/digests/next", "/staff/digests/next/html", "/staff/digests/test", "/staff/digests/send",
     "/staff/digests/schedule", "/staff/digests/{}", "/staff/digests/{}/progress", "/staff/digests/{}/cancel",
     "/staff/content/", "/staff/content/{}/new", "/staff/content/meetings/new", "/staff/content/news/new",
-    "/staff/content/meetings/{}", "/staff/content/{}/{}", "/staff/subscribers/", "/staff/subscribers/?q={}",
+    "/staff/content/meetings/{}", "/staff/content/{}/{}", "/staff/content/meetings/{}/archive",
+    "/staff/content/news/{}/delete", "/staff/content/{}/{}/unarchive", "/staff/digests/{}/cancel", "/staff/subscribers/", "/staff/subscribers/?q={}",
     "/staff/subscribers/{}", "/staff/subscribers/{}/unsubscribe", "/staff/subscribers/export.csv",
     "/staff/subscribers/{}/revoke-links", "/staff/subscribers/{}/lift-suppression", "/staff/subscribers/{}/erase",
     "/staff/bounces", "/staff/bounces?kind={}", "/staff/bounces?before={}", "/staff/suppressions",
     "/staff/suppressions?before_id={}", "/staff/suppressions?before_id=5&before_at={}",
+    "/staff/dashboard/{}.csv", "/staff/audit", "/staff/audit?actor={}", "/staff/audit?action={}",
+    "/staff/audit?from={}", "/staff/audit?to={}", "/staff/audit?before={}",
     "/staff/team/", "/staff/team/{}/deactivate", "/staff/team/{}/activate", "/staff/logout",
 )  # fmt: skip
 

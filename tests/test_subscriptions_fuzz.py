@@ -18,7 +18,10 @@ FIXED_PATHS = (
     "/subscribe", "/subscribe/widget", "/subscribe/check-inbox", "/api/v1/subscriptions",
     "/", "/healthz", "/staff/login", "/staff/", "/archive/", "/archive/feed.atom", "/dev/mail/",
 )  # fmt: skip
-OTHER_PATHS = ("/archive/{}", "/archive/1?t={}", "/meetings/{}.ics", "/dev/mail/{}", "/dev/mail/{}/html")
+OTHER_PATHS = (
+    "/archive/{}", "/archive/1?t={}", "/meetings/{}.ics", "/meetings/{}", "/projects/{}", "/news/{}",
+    "/dev/mail/{}", "/dev/mail/{}/html", "/webhooks/{}",
+)  # fmt: skip
 FIELD_NAMES = ("email", "name", "topics", "website", "csrf_token", "List-Unsubscribe")
 
 text = st.text(st.characters(exclude_categories=("Cs",)), max_size=300)
