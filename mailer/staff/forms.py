@@ -5,10 +5,24 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateTimeLocalField, EmailField, PasswordField, SelectChoice, SelectField
-from wtforms.validators import DataRequired, Email, InputRequired, Length, ValidationError
+from flask_wtf.file import FileField, FileRequired
+from wtforms import (
+    BooleanField,
+    DateField,
+    DateTimeLocalField,
+    EmailField,
+    HiddenField,
+    PasswordField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+)
+from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
-from ..models import STAFF_ROLES
+from ..models import STAFF_ROLES, TOPIC_LABELS, Topic
 from .timefmt import LocalTimeError, org_zone, to_utc, zone_label
 
 
@@ -66,3 +80,35 @@ class LiftSuppressionForm(FlaskForm):
     """Mail a suppressed address again: staff confirm that its owner asked for it."""
 
     confirm = BooleanField("Its owner asked to receive the digest again", validators=[DataRequired()])
+
+
+class SubscriberImportForm(FlaskForm):
+    """A subscribers CSV to check (a dry run) before importing it."""
+
+    file = FileField("CSV file (the format of the export)", validators=[FileRequired()])
+    send_confirmations = BooleanField("Email a confirmation link to the rows without consent (they come in pending)")
+
+
+class SubscriberImportCommitForm(FlaskForm):
+    """Import the file the dry run checked: named by the key it was kept under."""
+
+    upload = HiddenField(validators=[DataRequired(), Length(max=64)])
+    send_confirmations = HiddenField()
+
+
+class AddSubscriberForm(FlaskForm):
+    """One subscriber added by hand, with how they agreed or a confirmation email to ask them."""
+
+    email = StringField("Email address", validators=[DataRequired(), Length(max=254)])
+    name = StringField("Name (optional)", validators=[Length(max=200)])
+    topics = SelectMultipleField(
+        "Topics", choices=[(name, TOPIC_LABELS[name]) for name in Topic.names()], validators=[DataRequired()],
+        widget=ListWidget(prefix_label=False), option_widget=CheckboxInput(),
+    )  # fmt: skip
+    consent = RadioField(
+        "Consent", default="email",
+        choices=[("email", "Send a confirmation email: they stay pending until they confirm"),
+                 ("evidence", "They agreed already: record when and how")],
+    )  # fmt: skip
+    agreed_on = DateField("They agreed on", validators=[Optional()])
+    how = StringField("How they agreed (e.g. paper form at SMEWG 57)", validators=[Length(max=200)])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Row, func
+from sqlalchemy import ColumnElement, Row, func
 
 from ..extensions import db
 from ..models import ConsentEvent, Delivery, Digest, Subscriber
@@ -18,9 +18,14 @@ def subscriber_by_id(subscriber_id: int) -> Subscriber | None:
 
 def find_by_address(text: str, limit: int) -> list[Subscriber]:
     """Subscribers whose address contains ``text`` (case-insensitive, taken literally), newest first."""
-    pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    query = db.select(Subscriber).where(func.lower(Subscriber.email).like(pattern, escape="\\"))
+    query = db.select(Subscriber).where(contains_text(text))
     return list(db.session.execute(query.order_by(Subscriber.id.desc()).limit(limit)).scalars())
+
+
+def contains_text(text: str) -> ColumnElement[bool]:
+    """The condition "the address contains ``text``", case-insensitive, LIKE wildcards taken literally."""
+    pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return func.lower(Subscriber.email).like(pattern, escape="\\")
 
 
 def consent_log(subscriber_id: int) -> list[ConsentEvent]:

@@ -12,7 +12,7 @@ import secrets
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -25,9 +25,12 @@ from ..extensions import db
 from ..models import AuditEntry, ConsentEvent, Subscriber, SubscriberStatus, Topic, utcnow
 from ..text import is_one_line
 from ..tokens import TokenExpired, TokenInvalid, read_token
+from .erasure import is_erased
 
 MAX_EMAIL = 254
 MAX_NAME = 200
+#: The longest "how they agreed" kept as consent evidence (the CSV's consent_source column).
+MAX_CONSENT_SOURCE = 32
 IP_SIZE = ConsentEvent.__table__.c.ip.type.length
 USER_AGENT_SIZE = ConsentEvent.__table__.c.user_agent.type.length
 
@@ -462,3 +465,62 @@ def lift_suppression(subscriber: Subscriber, actor: str, ip: str | None) -> bool
         db.session.add(AuditEntry(actor=actor, action="subscriber.unsuppress", target=subscriber.email, ip=ip))
     db.session.commit()
     return changed
+
+
+@dataclass(frozen=True)
+class StaffEvidence:
+    """How a person agreed, as staff record it: the day they agreed and by what means (a paper form, a call)."""
+
+    agreed_on: date
+    how: str
+
+
+def add_subscriber_by_staff(
+    request: SubscriptionRequest, evidence: StaffEvidence | None, actor: str, ip: str | None
+) -> Subscriber:
+    """Add one address by hand: confirmed with ``evidence`` of consent, else pending and sent a confirmation.
+
+    The subscriber, its consent event (source "staff") and an audit entry naming ``actor`` in one commit;
+    the confirmation email is queued after it. InvalidInput for a known or erased address, or bad evidence.
+    """
+    if find_subscriber(request.email) is not None:
+        raise InvalidInput("email", f"{request.email} is already a subscriber; nothing was added.")
+    if is_erased(request.email):
+        raise InvalidInput("email", "This address was erased on its owner's request; only its owner can subscribe it.")
+    detail: dict[str, Any] = {"by": actor, "topics": Topic(request.topics).to_names()}
+    subscriber = Subscriber(email=request.email, name=request.name, topics=int(request.topics))
+    if evidence is None:
+        subscriber.status, subscriber.confirm_nonce, event = PENDING, _nonce(), "subscribe"
+    else:
+        # The keys the CSV export reads its consent columns from.
+        detail |= {"consent_at": _agreed_at(evidence.agreed_on), "consent_source": _evidence_how(evidence.how)}
+        subscriber.status, subscriber.confirmed_at, event = CONFIRMED, utcnow(), "confirm"
+    db.session.add(subscriber)
+    _log(subscriber, event, Consent(source="staff", ip=ip), detail)
+    audit = {"status": subscriber.status, "evidence": detail.get("consent_source")}
+    db.session.add(AuditEntry(actor=actor, action="subscriber.add", target=request.email, ip=ip, detail=audit))
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same address arrived from elsewhere meanwhile
+        db.session.rollback()
+        raise InvalidInput("email", f"{request.email} is already a subscriber; nothing was added.") from None
+    if evidence is None:
+        current_app.extensions["celery"].send_task(ANSWER_TASK, args=[[[subscriber.id, CONFIRMATION]]])
+    return subscriber
+
+
+def _agreed_at(day: date) -> str:
+    """The day consent was given, as an ISO date; not in the future."""
+    if day > utcnow().date():
+        raise InvalidInput("agreed_on", "Consent cannot have been given in the future.")
+    return day.isoformat()
+
+
+def _evidence_how(how: str) -> str:
+    """How the person agreed: one line of at most MAX_CONSENT_SOURCE characters (a CSV import takes it back)."""
+    how = how.strip()
+    if not how or not is_one_line(how):
+        raise InvalidInput("how", "Say on one line how the person agreed.")
+    if len(how) > MAX_CONSENT_SOURCE:
+        raise InvalidInput("how", f"At most {MAX_CONSENT_SOURCE} characters.")
+    return how

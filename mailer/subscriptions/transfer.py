@@ -31,6 +31,7 @@ from . import tasks
 from .erasure import erased_among
 from .service import (
     CONFIRMED,
+    MAX_CONSENT_SOURCE,
     PENDING,
     SUPPRESSED,
     UNSUBSCRIBED,
@@ -46,7 +47,7 @@ IMPORT_COLUMNS = {"email", "name", "topics", "consent_at", "consent_source", "co
                   "created_at", "confirmed_at", "unsubscribed_at"}  # fmt: skip
 #: Consent events that mean "this person agreed": their latest one is exported as the evidence.
 CONSENT_GIVEN = ("confirm", "resubscribe", "import")
-MAX_SOURCE = 32
+MAX_SOURCE = MAX_CONSENT_SOURCE
 MAX_VERSION = 32
 CHUNK = 1000
 MAX_PROBLEMS = 50
@@ -167,13 +168,24 @@ def utf8_lines(stream: IO[bytes]) -> Iterator[str]:
             yield line
 
 
-def import_subscribers(lines: Iterable[str], *, source_name: str, send_confirmations: bool) -> ImportReport:
+def import_subscribers(
+    lines: Iterable[str],
+    *,
+    source_name: str,
+    send_confirmations: bool,
+    actor: str = "cli",
+    dry_run: bool = False,
+    refuse_formulas: bool = False,
+) -> ImportReport:
     """Check each row and insert the new addresses in bulk, in one transaction: all rows or none.
 
     Raise SubscriberImportError listing every problem by line and column; known addresses are
-    left untouched. Rows are checked and written CHUNK at a time, so memory stays small.
+    left untouched. Rows are checked and written CHUNK at a time, so memory stays small. A dry
+    run does all of it and rolls back instead of committing, so its report is what an import
+    would do now; ``actor`` is who the audit entry names. ``refuse_formulas`` makes a free-text cell
+    that starts like a spreadsheet formula a problem (the console's uploads; the export defuses them anyway).
     """
-    checker = _RowChecker(lines)
+    checker = _RowChecker(lines, refuse_formulas)
     writer = _BulkWriter(source_name)
     try:
         for chunk in _chunks(checker.rows()):
@@ -181,7 +193,10 @@ def import_subscribers(lines: Iterable[str], *, source_name: str, send_confirmat
                 writer.write(chunk)
         if checker.problems:
             raise SubscriberImportError(checker.summary())
-        writer.commit()
+        if dry_run:
+            db.session.rollback()
+            return writer.report
+        writer.commit(actor)
     except BaseException:
         db.session.rollback()
         raise
@@ -194,8 +209,9 @@ def import_subscribers(lines: Iterable[str], *, source_name: str, send_confirmat
 class _RowChecker:
     """Checks a CSV's header, then each row with the same rules as the public form, remembering problems."""
 
-    def __init__(self, lines: Iterable[str]) -> None:
+    def __init__(self, lines: Iterable[str], refuse_formulas: bool = False) -> None:
         self.reader = csv.reader(lines)
+        self.text = _not_formula if refuse_formulas else _as_is
         header = next(self.reader, [])
         if "email" not in header:
             raise SubscriberImportError(["line 1: the header must have an 'email' column"])
@@ -253,12 +269,28 @@ class _RowChecker:
             line=line,
             status=_status(values[place["status"]], consent_at),
             email=clean_email(values[place["email"]]),
-            name=clean_name(values[place["name"]] or None),
+            name=clean_name(self.text("name", values[place["name"]]) or None),
             topics=_topic_mask(topics),
             consent_at=consent_at,
-            consent_source=_short("consent_source", values[place["consent_source"]], MAX_SOURCE),
-            consent_version=_short("consent_version", values[place["consent_version"]], MAX_VERSION),
+            consent_source=_short(
+                "consent_source", self.text("consent_source", values[place["consent_source"]]), MAX_SOURCE
+            ),
+            consent_version=_short(
+                "consent_version", self.text("consent_version", values[place["consent_version"]]), MAX_VERSION
+            ),
         )
+
+
+def _as_is(name: str, value: str) -> str:
+    """A free-text cell as it is."""
+    return value
+
+
+def _not_formula(name: str, value: str) -> str:
+    """A free-text cell that a spreadsheet would not run as a formula (an exported one starts with ')."""
+    if _spreadsheet_safe(value) != value:
+        raise InvalidInput(name, "starts like a spreadsheet formula (=, +, -, @); put ' before it to keep it as text")
+    return value
 
 
 def _topic_names(value: str) -> tuple[str, ...]:
@@ -378,13 +410,13 @@ class _BulkWriter:
                     "consent_source": row.consent_source}  # fmt: skip
         return {"subscriber_id": subscriber_id, "consent_version": row.consent_version, "detail": evidence}
 
-    def commit(self) -> None:
-        """Record the import in the audit log and commit everything at once."""
+    def commit(self, actor: str) -> None:
+        """Record the import in the audit log under ``actor`` and commit everything at once."""
         report = self.report
         detail = {"file": self.source_name, "confirmed": report.confirmed, "pending": report.pending,
                   "opted_out": report.opted_out, "already_known": len(report.already_known),
                   "erased_skipped": report.erased_skipped}  # fmt: skip
-        db.session.add(AuditEntry(actor="cli", action="subscribers.import", target=self.source_name, detail=detail))
+        db.session.add(AuditEntry(actor=actor, action="subscribers.import", target=self.source_name, detail=detail))
         db.session.commit()
 
 
