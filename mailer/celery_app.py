@@ -14,6 +14,7 @@ TASK_MODULES = (
     "mailer.digests.tasks",
     "mailer.sending.tasks",
     "mailer.bounces.tasks",
+    "mailer.staff.tasks",
 )
 
 

@@ -297,3 +297,14 @@ def test_dates_filter_in_the_organisation_zone(app: Flask, auth: AuthActions) ->
     client = auth.login()
     assert _listed(client, "from=2024-05-02&to=2024-05-02") == [late]
     assert _listed(client, "to=2024-05-01") == []
+
+
+def test_checking_another_file_drops_the_first(app: Flask, auth: AuthActions) -> None:
+    """One kept file a staff member: the older dry run's button finds its file gone."""
+    client = auth.login()
+    first = _upload(client, (HEADER + "ana@example.org,,,,,,\n").encode()).get_data(as_text=True)
+    second = _upload(client, (HEADER + "ben@example.org,,,,,,\n").encode()).get_data(as_text=True)
+    assert _commit(client, first).status_code == 303
+    assert _everyone(app) == {}
+    assert _commit(client, second).status_code == 303
+    assert _everyone(app) == {"ben@example.org": "pending"}

@@ -164,10 +164,16 @@ def _mb() -> int:
 
 
 def _keep_upload(data: bytes, name: str) -> str:
-    """Keep a checked file in Redis for an hour (any web process may take the next step); return its key."""
-    key = secrets.token_urlsafe(24)
-    get_redis().hset(_upload_key(key), mapping={"data": data, "name": name})
-    get_redis().expire(_upload_key(key), UPLOAD_KEPT)
+    """Keep a checked file in Redis for an hour (any web process may take the next step); return its key.
+
+    One file a staff member: checking another drops the previous one, so Redis holds at most that.
+    """
+    key, redis = secrets.token_urlsafe(24), get_redis()
+    redis.hset(_upload_key(key), mapping={"data": data, "name": name})
+    redis.expire(_upload_key(key), UPLOAD_KEPT)
+    previous = redis.set(_upload_key("latest"), key, ex=UPLOAD_KEPT, get=True)
+    if previous:
+        redis.delete(_upload_key(previous.decode()))
     return key
 
 
