@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from mailer.extensions import db
 from mailer.models import AuditEntry, ConsentEvent, Subscriber, SubscriberStatus
 from mailer.staff import subscribers as views
+from mailer.subscriptions.erasure import erase_subscriber
 from tests.conftest import AuthActions, CaughtMail, csrf_token
 from tests.subscribing import add_subscriber, events, subscriber
 
@@ -308,3 +309,16 @@ def test_checking_another_file_drops_the_first(app: Flask, auth: AuthActions) ->
     assert _everyone(app) == {}
     assert _commit(client, second).status_code == 303
     assert _everyone(app) == {"ben@example.org": "pending"}
+
+
+def test_an_erased_address_cannot_be_added_back(app: Flask, auth: AuthActions) -> None:
+    """An address erased on its owner's request is refused, with or without evidence."""
+    add_subscriber(app, "gone@example.org", SubscriberStatus.CONFIRMED)
+    with app.app_context():
+        erase_subscriber(db.session.get(Subscriber, subscriber(app, "gone@example.org").id), "cli", None)
+    auth.login()
+    response = _add(auth, email="gone@example.org", topics=["news"], consent="evidence", agreed_on="2024-01-01",
+                    how="call")  # fmt: skip
+    assert response.status_code == 400
+    assert "erased on its owner" in response.get_data(as_text=True)
+    assert _everyone(app) == {}
