@@ -380,6 +380,16 @@ class StaffUser(db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    # Part of every session's id: bumping it (sign-out, password change or reset, switching the
+    # account off) ends every session signed in before.
+    session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # SHA-256 of the nonce in the one password-reset link that works now; cleared when it is used.
+    password_reset_nonce_hash: Mapped[str | None] = mapped_column(String(64))
+    # The TOTP secret, encrypted with a key derived from SECRET_KEY (see mailer/staff/service.py).
+    totp_secret: Mapped[str | None] = mapped_column(String(255))
+    # The last TOTP time step accepted, so a code is never accepted twice.
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    password_changed_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
     @property
     def is_active(self) -> bool:
@@ -397,8 +407,8 @@ class StaffUser(db.Model):
         return False
 
     def get_id(self) -> str:
-        """Flask-Login: the session key."""
-        return str(self.id)
+        """Flask-Login: the session key, "id:session_version", so a bumped version voids older sessions."""
+        return f"{self.id}:{self.session_version}"
 
 
 Index("uq_staff_users_email_lower", func.lower(StaffUser.email), unique=True)

@@ -141,6 +141,29 @@ def test_digest_numbers_are_given_to_real_digests_in_order(empty_app: Flask) -> 
         assert _tables() == TABLES
 
 
+def test_staff_account_revision_down_and_up_again(empty_app: Flask) -> None:
+    """0006 gives existing staff accounts session version 1; down to 0005 drops its columns; up again."""
+    with empty_app.app_context():
+        upgrade(revision="0005")
+        with db.engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO staff_users (email, password_hash, role, active, created_at) "
+                    "VALUES ('ana@example.org', 'x', 'admin', :yes, :now)"
+                ),
+                {"yes": True, "now": utcnow()},
+            )
+        upgrade()
+        with db.engine.begin() as conn:
+            assert conn.execute(sa.text("SELECT session_version FROM staff_users")).scalar_one() == 1
+        downgrade(revision="0005")
+        assert "session_version" not in {c["name"] for c in sa.inspect(db.engine).get_columns("staff_users")}
+        upgrade()
+        columns = {c["name"] for c in sa.inspect(db.engine).get_columns("staff_users")}
+        assert {"session_version", "password_reset_nonce_hash", "totp_secret", "totp_last_step"} <= columns
+        assert _tables() == TABLES
+
+
 def test_migrations_match_the_models(empty_app: Flask) -> None:
     """The migrated schema is what models.py declares (nothing left to autogenerate)."""
     with empty_app.app_context():

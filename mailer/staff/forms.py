@@ -11,6 +11,7 @@ from wtforms import (
     DateField,
     DateTimeLocalField,
     EmailField,
+    Field,
     HiddenField,
     PasswordField,
     RadioField,
@@ -19,7 +20,16 @@ from wtforms import (
     SelectMultipleField,
     StringField,
 )
-from wtforms.validators import DataRequired, Email, InputRequired, Length, Optional, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    EqualTo,
+    InputRequired,
+    Length,
+    Optional,
+    Regexp,
+    ValidationError,
+)
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..models import STAFF_ROLES, TOPIC_LABELS, Topic
@@ -112,3 +122,53 @@ class AddSubscriberForm(FlaskForm):
     )  # fmt: skip
     agreed_on = DateField("They agreed on", validators=[Optional()])
     how = StringField("How they agreed (e.g. paper form at SMEWG 57)", validators=[Length(max=200)])
+
+
+def _printable(form: FlaskForm, field: Field) -> None:
+    """No control characters (a NUL, a newline) in a one-line value or a password."""
+    if field.data and not str(field.data).isprintable():
+        raise ValidationError("Control characters are not allowed.")
+
+
+_NEW_PASSWORD = [DataRequired(), Length(min=12, max=1024), _printable]
+
+
+class NewPasswordForm(FlaskForm):
+    """A new password, typed twice (a password-reset link's form)."""
+
+    new_password = PasswordField("New password (12 characters or more)", validators=_NEW_PASSWORD)
+    confirm = PasswordField(
+        "New password again", validators=[DataRequired(), EqualTo("new_password", "The two new passwords differ.")]
+    )
+
+
+class ChangePasswordForm(NewPasswordForm):
+    """The current password, then a new one typed twice."""
+
+    current_password = PasswordField("Current password", validators=[DataRequired(), Length(max=1024), _printable])
+
+
+class ResetRequestForm(FlaskForm):
+    """The address of the account whose password is forgotten."""
+
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254), _printable, Email()])
+
+
+class CodeForm(FlaskForm):
+    """The six-digit code of an authenticator app."""
+
+    code = StringField("Code from your authenticator app", validators=[
+        DataRequired(), Length(max=16), Regexp(r"^\s*[0-9]{6}\s*$", message="Enter the 6-digit code."),
+    ])  # fmt: skip
+
+
+class TotpSetupForm(CodeForm):
+    """The code that shows the app has the new secret, and the signed secret being set up."""
+
+    setup = HiddenField(validators=[DataRequired(), Length(max=512)])
+
+
+class TotpOffForm(FlaskForm):
+    """The current password, to turn two-step sign-in off."""
+
+    password = PasswordField("Current password", validators=[DataRequired(), Length(max=1024), _printable])

@@ -1,51 +1,30 @@
-"""The staff console: sign in and out, and the overview of digests and content."""
+"""The staff console: the overview of digests and content; sign-in, sign-out and accounts live in account.py."""
 
 from __future__ import annotations
 
 import csv
 import io
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask_login import login_required, login_user, logout_user
+from flask import Blueprint, abort, render_template
+from flask_login import login_required
 from werkzeug.wrappers import Response
 
-from ..extensions import limiter
 from ..subscriptions.transfer import _spreadsheet_safe
+from . import account
 from .audit import bp as audit_bp
 from .bounces import bp as bounces_bp
-from .forms import LoginForm
 from .overview import CACHE_SECONDS, content_totals, dashboard_figures, recent_digests
-from .service import authenticate
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 # Nested: /staff/bounces and /staff/suppressions sit beside the dashboard, as endpoints "staff.bounces.*".
 bp.register_blueprint(bounces_bp)
 # Likewise /staff/audit, endpoint "staff.audit.log".
 bp.register_blueprint(audit_bp)
-
-
-@bp.route("/login", methods=["GET", "POST"])
-@limiter.limit("10 per minute", methods=["POST"])
-def login() -> str | Response:
-    """Sign in with email and password."""
-    # Form fields only: Flask-WTF would otherwise read a JSON body as form data and choke on it.
-    form = LoginForm(formdata=request.form if request.method == "POST" else None)
-    if form.validate_on_submit():
-        user = authenticate(form.email.data or "", form.password.data or "", request.remote_addr)
-        if user is not None:
-            login_user(user)
-            return redirect(url_for("staff.dashboard"))
-        form.password.errors.append("That email and password do not match an account.")
-    return render_template("staff/login.html", form=form)
-
-
-@bp.post("/logout")
-@login_required
-def logout() -> Response:
-    """Sign out."""
-    logout_user()
-    flash("You are signed out.")
-    return redirect(url_for("staff.login"))
+# /staff/account, /staff/login/code and /staff/password-reset, endpoints "staff.account.*"; sign-in and
+# sign-out keep the endpoints "staff.login" and "staff.logout" that Flask-Login and the templates name.
+bp.register_blueprint(account.bp)
+bp.add_url_rule("/login", view_func=account.login, methods=["GET", "POST"])
+bp.add_url_rule("/logout", view_func=account.logout, methods=["POST"])
 
 
 @bp.get("/")
