@@ -15,14 +15,13 @@ median of ``--rounds`` more.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from collections.abc import Callable
 
 import psycopg
+from dashboard import explain, timed
 from servers import ROOT
-from sqlalchemy import event
 from web import Database
 from werkzeug.datastructures import MultiDict
 
@@ -92,38 +91,6 @@ def fill(url: str, subscribers: int) -> None:
         started = time.perf_counter()
         conn.execute("VACUUM ANALYZE")
         print(f"fill {'vacuum analyze':<15} {'':>9}       {time.perf_counter() - started:6.1f} s", flush=True)
-
-
-def timed(call: Callable[[], object], rounds: int) -> tuple[float, float]:
-    """Milliseconds of the first call and the median of ``rounds`` more."""
-    started = time.perf_counter()
-    call()
-    cold = (time.perf_counter() - started) * 1000
-    warm = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        call()
-        warm.append((time.perf_counter() - started) * 1000)
-    return cold, statistics.median(warm)
-
-
-def explain(call: Callable[[], object]) -> None:
-    """Print PostgreSQL's EXPLAIN ANALYZE of every statement ``call`` runs."""
-    statements: list[tuple[str, object]] = []
-
-    def record(conn: object, cursor: object, statement: str, parameters: object, context: object, many: bool) -> None:
-        statements.append((statement, parameters))
-
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        call()
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
-    with db.engine.connect() as conn:
-        cursor = conn.connection.driver_connection.cursor()
-        for statement, parameters in statements:
-            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters)
-            print("\n".join("    " + row[0] for row in cursor.fetchall()))
 
 
 def page(query: str) -> Callable[[], int]:
