@@ -54,6 +54,14 @@ def init_celery(app: Flask) -> Celery:
             },
         },
     )
+    if app.config.get("BOUNCE_MAILBOX_URL"):
+        # Bounces from a provider that only delivers them to a mailbox (mailer/bounces/mailbox.py).
+        interval = float(app.config["BOUNCE_MAILBOX_INTERVAL"])
+        settings["beat_schedule"]["poll-bounce-mailbox"] = {  # type: ignore[index]
+            "task": "mailer.bounces.poll_mailbox",
+            "schedule": interval,
+            "options": {"expires": interval},  # polls missed while no worker ran are not piled up
+        }
     settings.update(app.config.get("CELERY", {}))
     celery = Celery(app.name, task_cls=FlaskTask)
     celery.config_from_object(settings)

@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Mapping
 from email.utils import parseaddr
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -83,6 +83,8 @@ DEFAULTS: dict[str, object] = {
     "BOUNCE_SOFT_THRESHOLD": 3,
     "BOUNCE_SOFT_WINDOW": 14,
     "BOUNCE_LISTEN": "127.0.0.1:2525",
+    # Seconds between polls of BOUNCE_MAILBOX_URL (see mailer/bounces/mailbox.py), when it is set.
+    "BOUNCE_MAILBOX_INTERVAL": 60,
     # Provider webhooks (see mailer/bounces/webhooks.py): hosts SNS signing certificates and
     # subscription confirmations may come from.
     "SES_CERT_HOSTS": r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$",
@@ -109,6 +111,7 @@ SEND_LIMITS = {
     "SWEEP_INTERVAL": (1, 600),
     "BOUNCE_SOFT_THRESHOLD": (1, 100),
     "BOUNCE_SOFT_WINDOW": (1, 365),
+    "BOUNCE_MAILBOX_INTERVAL": (10, 3_600),
 }
 
 
@@ -159,6 +162,7 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict[str, obj
     config["SESSION_COOKIE_SECURE"] = config["PREFERRED_URL_SCHEME"] == "https"
     config["PROXY_FIX_HOPS"] = get.count("PROXY_FIX_HOPS")
     config["BOUNCE_LISTEN"] = get.host_port("BOUNCE_LISTEN")
+    config["BOUNCE_MAILBOX_URL"] = get.mailbox_url("BOUNCE_MAILBOX_URL")
     config["DNS_NAMESERVER"] = get.nameserver("DNS_NAMESERVER")
     config.update(get.webhooks())
     for name, (low, high) in SEND_LIMITS.items():
@@ -211,6 +215,33 @@ class _Reader:
             _ = parts.port  # urlsplit checks the port only when asked
         except ValueError:
             raise ConfigError(f"{name} has an invalid port: {value!r}") from None
+        return value
+
+    def mailbox_url(self, name: str) -> str | None:
+        """Return ``imaps://user:password@host[:port]/FOLDER``, or None when unset; never echoes the password.
+
+        Plain ``imap://`` only to the machine itself, as SMTP_URL's credentials: a password must not
+        cross the network unencrypted.
+        """
+        value = self.raw(name)
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("imaps", "imap") or not parts.hostname:
+            raise ConfigError(f"{name} must be imaps://user:password@host[:port]/FOLDER")
+        if parts.scheme == "imap" and parts.hostname not in LOOPBACK_HOSTS:
+            raise ConfigError(f"{name}: imap:// sends the password in clear; use imaps:// (imap:// is loopback only)")
+        try:
+            valid_port = parts.port != 0
+        except ValueError:
+            valid_port = False
+        if not valid_port:
+            raise ConfigError(f"{name} has an invalid port")
+        if not parts.username or not parts.password:
+            raise ConfigError(f"{name} must name a user and a password (percent-encoded): imaps://user:password@host")
+        folder = unquote(parts.path.lstrip("/"))
+        if parts.query or parts.fragment or not re.fullmatch(r"[\x20-\x7e]*", folder):
+            raise ConfigError(f"{name}: the folder after the host must be printable ASCII, with no ?query or #fragment")
         return value
 
     def base_url(self) -> str:

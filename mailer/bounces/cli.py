@@ -1,4 +1,4 @@
-"""``flask --app wsgi bounces receive|listen|unsuppress``."""
+"""``flask --app wsgi bounces receive|listen|poll|unsuppress``."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from ..extensions import db
 from ..subscriptions.service import find_subscriber, lift_suppression
 from .intake import queue_message
 from .listener import start_listener
+from .mailbox import MailboxError, poll_mailbox
 
 bounces_cli = AppGroup("bounces", help="Bounces, complaints and unsubscribes that come back by mail.")
 #: sysexits.h: the MTA keeps the message and tries again later.
@@ -52,6 +53,20 @@ def listen(bind: str | None) -> None:
         pass
     finally:
         controller.stop()
+
+
+@bounces_cli.command("poll")
+def poll() -> None:
+    """Read BOUNCE_MAILBOX_URL's folder once now and print how many messages were queued."""
+    if not current_app.config.get("BOUNCE_MAILBOX_URL"):
+        raise click.ClickException("BOUNCE_MAILBOX_URL is not set")
+    try:
+        queued = poll_mailbox()
+    except MailboxError as exc:
+        raise click.ClickException(f"bounce mailbox not read: {exc}") from None
+    if queued is None:
+        raise click.ClickException("another poll is reading the bounce mailbox now; try again in a moment")
+    click.echo(f"{queued} messages queued")
 
 
 @bounces_cli.command("unsuppress")
