@@ -223,6 +223,8 @@ def test_totp_for_admins(app: Flask, auth: AuthActions) -> None:
     assert _enable(client, setup, confirming).status_code == 303
     stored = _user(app, "boss@example.org").totp_secret
     assert stored and secret not in stored  # encrypted at rest
+    assert _enable(client, setup, totp.at(time.time() + 30)).status_code == 400  # on already: not replaced
+    assert _user(app, "boss@example.org").totp_secret == stored
     auth.post("/staff/logout")
 
     response = _login(client, "boss@example.org")
@@ -342,3 +344,9 @@ def test_totp_can_be_turned_off_with_the_password(app: Flask, auth: AuthActions)
     assert _user(app, "boss@example.org").totp_secret is None
     auth.post("/staff/logout")
     assert _login(client, "boss@example.org").headers["Location"] == "/staff/"
+
+
+def test_sign_in_posts_stay_limited_per_client(app: Flask, client: FlaskClient) -> None:
+    """The per-client limit on the sign-in form still holds now that the view lives in account.py."""
+    statuses = [_login(client, "nobody@example.org", "wrong password!").status_code for _ in range(11)]
+    assert statuses == [200] * 10 + [429]

@@ -243,6 +243,8 @@ def enable_totp(user: StaffUser, secret: str, code: str, ip: str | None) -> None
     """Turn on two-step sign-in for an admin once ``code`` shows their app has ``secret``."""
     if user.role != "admin":
         raise StaffError("two-step sign-in is for admins")
+    if user.totp_secret is not None:
+        raise StaffError("two-step sign-in is on already: turn it off first to use another app")
     step = _matching_step(secret, code)
     if step is None:
         raise StaffError("that code is not right: enter the code your app shows now")
