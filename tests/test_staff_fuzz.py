@@ -30,6 +30,8 @@ PATHS = (
     "/staff/suppressions?before_id={}", "/staff/suppressions?before_id=5&before_at={}",
     "/staff/dashboard/{}.csv", "/staff/audit", "/staff/audit?actor={}", "/staff/audit?action={}",
     "/staff/audit?from={}", "/staff/audit?to={}", "/staff/audit?before={}",
+    "/staff/account", "/staff/account/password", "/staff/account/totp", "/staff/account/totp/off", "/staff/login/code",
+    "/staff/password-reset", "/staff/password-reset/{}",
     "/staff/team/", "/staff/team/{}/deactivate", "/staff/team/{}/activate", "/staff/logout",
 )  # fmt: skip
 
