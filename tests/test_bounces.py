@@ -24,7 +24,7 @@ from mailer.bounces.verp import DELIVERY, SUBSCRIBER, read_verp, verp_address
 from mailer.content.importer import import_text
 from mailer.digests import service as digests
 from mailer.extensions import db
-from mailer.models import ALL_TOPICS, BounceEvent, ConsentEvent, Delivery, Subscriber, utcnow
+from mailer.models import ALL_TOPICS, BounceEvent, ConsentEvent, Delivery, Digest, Subscriber, utcnow
 from mailer.sending import engine
 from tests.bounce_mail import arf_complaint, out_of_office, person_writes, postfix_dsn
 from tests.conftest import CaughtMail, free_port, wait_until
@@ -34,20 +34,32 @@ from tests.processes import BIN, ROOT, ServiceProcess
 READERS = ("ann@example.org", "bob@example.org", "cy@example.org", "dee@example.org")
 
 
-def _send_digest(app: Flask, mailbox: CaughtMail) -> dict[str, tuple[str, str]]:
-    """Send a digest to every confirmed reader in this process; each reader's (envelope sender, Message-ID)."""
+def _send_digest(app: Flask, mailbox: CaughtMail, worker: bool = False) -> dict[str, tuple[str, str]]:
+    """Send a digest to every confirmed reader; each reader's (envelope sender, Message-ID).
+
+    Without a worker the batches run in this process; with one (``worker``), the worker sends it.
+    """
     with app.app_context():
-        digest_id = digests.create_digest().id
-        digests.release_due()
-        app.extensions["celery"].control.purge()
-        while not engine.send_batch(digest_id, app.extensions["mailer.variants"]).done:
-            pass
+        digest_id = digests.create_digest().id  # queues its release: a worker, if one runs, does the rest
+        if not worker:
+            digests.release_due()
+            app.extensions["celery"].control.purge()
+            while not engine.send_batch(digest_id, app.extensions["mailer.variants"]).done:
+                pass
+    if worker:
+        wait_until(lambda: _digest_status(app, digest_id) == "sent")
     sent = {}
     for (mail_from, tos), message in zip(mailbox.envelopes, mailbox.messages, strict=True):
         sent[tos[0]] = (mail_from, str(message["Message-ID"]))
     mailbox.envelopes.clear()
     mailbox.messages.clear()
     return sent
+
+
+def _digest_status(app: Flask, digest_id: int) -> str:
+    """The digest's status now."""
+    with app.app_context():
+        return db.session.execute(db.select(Digest.status).where(Digest.id == digest_id)).scalar_one()
 
 
 @pytest.fixture
@@ -94,11 +106,12 @@ def test_each_email_has_its_own_signed_envelope_sender(app: Flask, mailbox: Caug
 
 
 def test_bounces_and_a_complaint_keep_three_readers_out_of_the_next_digest(
-    app: Flask, mailbox: CaughtMail, readers: None, runner: FlaskCliRunner, celery_worker: object
+    app: Flask, mailbox: CaughtMail, readers: None, runner: FlaskCliRunner, request: pytest.FixtureRequest
 ) -> None:
     """End to end: a digest goes out; the relay bounces ann (by the MTA's pipe) and bob (by SMTP to the listener),
     cy complains; the worker handles all three, and the next digest reaches dee only."""
     sent = _send_digest(app, mailbox)
+    request.getfixturevalue("celery_worker")  # from here a real worker handles what comes back
     ann_to, ann_id = sent["ann@example.org"]
     result: Result = runner.invoke(
         args=["bounces", "receive", "--to", ann_to], input=postfix_dsn(ann_to, "ann@example.org", ann_id)
@@ -130,7 +143,7 @@ def test_bounces_and_a_complaint_keep_three_readers_out_of_the_next_digest(
         import_text(json.dumps({"news": [news_item(slug="second", title="A second item")]}))
     mailbox.envelopes.clear()
     mailbox.messages.clear()
-    assert list(_send_digest(app, mailbox)) == ["dee@example.org"]
+    assert list(_send_digest(app, mailbox, worker=True)) == ["dee@example.org"]
 
 
 def test_the_same_report_twice_counts_once(app: Flask, mailbox: CaughtMail, readers: None) -> None:
@@ -258,10 +271,11 @@ def test_unsuppress_on_the_owners_request(
 
 
 def test_the_procfiles_bounces_process_receives_and_stops(
-    app: Flask, mailbox: CaughtMail, readers: None, celery_worker: object, tmp_path: Path
+    app: Flask, mailbox: CaughtMail, readers: None, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     """The Procfile's `bounces` line, run as a process: a relay's DSN reaches the worker; SIGTERM stops it."""
     sent = _send_digest(app, mailbox)
+    request.getfixturevalue("celery_worker")  # started after the digest went out, so it never races the send
     line = next(x for x in (ROOT / "Procfile").read_text().splitlines() if x.startswith("bounces:"))
     port = free_port()
     argv = shlex.split(re.sub(r"\$\{BOUNCE_LISTEN:-[^}]*\}", f"127.0.0.1:{port}", line.split(":", 1)[1]))
