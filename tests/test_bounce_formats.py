@@ -86,11 +86,6 @@ def test_exims_text_bounce_is_caught_by_the_heuristics() -> None:
     assert read_message(without_header, [TO]).recipients == [ANN]  # flufl's text patterns find it too
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="parse.py reads neither the 5.1.1 in Exim's text nor the Message-ID of the copy after "
-    "'------ This is a copy of the message' (only message/rfc822 and text/rfc822-headers parts)",
-)
 def test_exims_text_bounce_gives_its_status_and_original_message_id() -> None:
     """Exim's bounce carries the SMTP error (550 5.1.1) and the original's headers, as text."""
     report = read_message(exim_bounce(TO, ANN, OURS), [TO])
@@ -118,22 +113,11 @@ def test_an_expired_ses_message_is_soft() -> None:
     assert report.original_message_id == OURS.strip("<>")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_read_dsn skips Action: delayed, so the report stays UNKNOWN and goes on to flufl.bounce, "
-    "whose DSN detector returns delayed recipients as temporary failures: parse.py reports SOFT",
-)
 def test_a_gmail_delay_warning_is_ignored() -> None:
     """Gmail's "Delivery Status Notification (Delay)" (Action: delayed, 4.4.1) is a warning, not a bounce."""
     raw = gmail_dsn(TO, ANN, OURS, delayed=True)
     assert b"Action: delayed" in raw
     assert read_message(raw, [TO]).kind is Kind.UNKNOWN
-
-
-def test_what_a_gmail_delay_warning_is_read_as_today() -> None:
-    """Today the delay warning counts as a soft bounce, without a status (see the xfail above)."""
-    report = read_message(gmail_dsn(TO, ANN, OURS, delayed=True), [TO])
-    assert (report.kind, report.recipients, report.status) == (Kind.SOFT, [ANN], None)
 
 
 @pytest.mark.parametrize("name", list(HARD))

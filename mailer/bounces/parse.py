@@ -32,6 +32,7 @@ from flufl.bounce import all_failures
 #: A bounce message is read up to this size; the rest (usually the original's body) is not needed.
 MAX_MESSAGE = 2 * 1024 * 1024
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+_QUOTED_ID = re.compile(r"^Message-ID:\s*(<[^>\s]+>)", re.IGNORECASE | re.MULTILINE)
 _OUT_OF_OFFICE = re.compile(
     r"^\s*(auto(matic)?[ -]?(reply|response|answer)|out of (the )?office|away from|abwesenheit|"
     r"absence|r[ée]ponse automatique|auto:|autoreply|vacation)",
@@ -91,7 +92,9 @@ def read_message(raw: bytes, sent_to: Sequence[str] = (), unsubscribe_address: s
         _read_arf(msg, report)
     elif report_type == "delivery-status":
         _read_dsn(msg, report)
-    if report.kind is Kind.UNKNOWN:
+    if report.kind is Kind.UNKNOWN and report_type not in ("delivery-status", "feedback-report"):
+        # A standard report that says nothing failed (Action: delayed, delivered) is a warning: it
+        # must not reach the heuristics, which count delayed recipients as temporary failures.
         _read_heuristically(msg, report)
     return report
 
@@ -198,7 +201,7 @@ def _read_arf(msg: Message, report: Report) -> None:
 
 
 def _read_heuristically(msg: Message, report: Report) -> None:
-    """Non-standard bounces, through flufl.bounce (Mailman's detectors)."""
+    """Non-standard bounces, through flufl.bounce (Mailman's detectors); status and original from the text."""
     try:
         temporary, permanent = all_failures(msg)
     except Exception:  # noqa: BLE001 - a detector choking on odd input must not lose the message
@@ -207,6 +210,23 @@ def _read_heuristically(msg: Message, report: Report) -> None:
         report.kind = Kind.HARD if permanent else Kind.SOFT
         report.recipients = sorted(a.decode("ascii", "replace").lower() for a in (permanent or temporary))
         report.diagnostic = _one_line(msg.get("Subject")) or None
+        text = _body_text(msg)
+        # Exim and friends write the SMTP error in words, and quote the original after their own text.
+        if status := _STATUS.search(text):
+            report.status = status.group(0)
+        if report.original_message_id is None and (quoted := _QUOTED_ID.search(text)):
+            report.original_message_id = _clean_id(quoted.group(1))
+
+
+def _body_text(msg: Message) -> str:
+    """The text of every text/plain part (or a non-MIME body), decoded leniently."""
+    parts = [p for p in msg.walk() if p.get_content_type() == "text/plain"] or [msg]
+    chunks = []
+    for part in parts:
+        payload = part.get_payload(decode=True)
+        if isinstance(payload, bytes):
+            chunks.append(payload.decode(part.get_content_charset() or "utf-8", "replace"))
+    return "\n".join(chunks)
 
 
 def _address_field(value: object) -> str | None:
