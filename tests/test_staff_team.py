@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -92,6 +94,15 @@ def test_bad_input_adds_nobody(
     assert response.status_code == 400
     assert message in response.get_data(as_text=True)
     assert _team(app) == before
+
+
+def test_a_password_error_shows_under_the_password(app: Flask, admin: FlaskClient, auth: AuthActions) -> None:
+    """A password the service refuses is reported next to the Password field, not under Email."""
+    page = auth.post("/staff/team/", {"email": "x@example.org", "role": "editor", "password": "short"})
+    assert page.status_code == 400
+    html = page.get_data(as_text=True)
+    assert re.search(r'<p class="error" id="password-error">[^<]*12 to 1024 characters', html)
+    assert 'id="email-error"' not in html
 
 
 def test_forged_or_unknown_actions_change_nothing(app: Flask, admin: FlaskClient, auth: AuthActions) -> None:

@@ -38,13 +38,17 @@ _LINK_PROBLEM = "this link has expired or was already used: ask for a new one"
 
 
 class StaffError(ValueError):
-    """Input that cannot make a staff account; the message says why in plain words."""
+    """Input that cannot make a staff account; the message says why in plain words, ``field`` which input."""
+
+    def __init__(self, message: str, field: str = "email") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def _check_new_password(password: str) -> None:
     """Raise StaffError unless ``password`` is long enough and not absurdly long."""
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        raise StaffError(f"the password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters long")
+        raise StaffError(f"the password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters long", "password")
 
 
 def find_staff(email: str) -> StaffUser | None:
@@ -61,7 +65,7 @@ def create_staff(email: str, password: str, role: str = "editor", actor: str = "
     except EmailNotValidError as exc:
         raise StaffError(f"not a valid email address: {exc}") from None
     if role not in STAFF_ROLES:
-        raise StaffError(f"role must be one of {', '.join(STAFF_ROLES)}")
+        raise StaffError(f"role must be one of {', '.join(STAFF_ROLES)}", "role")
     _check_new_password(password)
     if find_staff(address) is not None:
         raise StaffError(f"a staff account for {address} already exists")

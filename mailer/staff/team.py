@@ -48,7 +48,8 @@ def add() -> tuple[str, int] | Response:
     try:
         user = create_staff(form.email.data or "", form.password.data or "", form.role.data, actor=current_user.email)
     except StaffError as exc:
-        form.email.errors.append(str(exc)[:1].upper() + str(exc)[1:] + ".")
+        # The message goes next to the input it is about (a short password under Password).
+        getattr(form, exc.field, form.email).errors.append(str(exc)[:1].upper() + str(exc)[1:] + ".")
         return _page(form, 400)
     flash(f"{user.email} can now sign in as {user.role}.")
     return redirect(url_for(".index"), 303)
