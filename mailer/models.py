@@ -217,6 +217,8 @@ class Meeting(ContentMixin, db.Model):
     status: Mapped[str] = mapped_column(String(16))
     summary: Mapped[str | None] = mapped_column(Text)
     link: Mapped[str | None] = mapped_column(String(2000))
+    #: The iCalendar SEQUENCE: one more on every change to what the meeting's calendar event shows.
+    sequence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Project(ContentMixin, db.Model):

@@ -164,6 +164,30 @@ def test_staff_account_revision_down_and_up_again(empty_app: Flask) -> None:
         assert _tables() == TABLES
 
 
+def test_meeting_sequence_revision_down_and_up_again(empty_app: Flask) -> None:
+    """0007 gives existing meetings sequence 0; down to 0006 drops the column and keeps the meetings; up again."""
+    with empty_app.app_context():
+        upgrade(revision="0006")
+        with db.engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO meetings (slug, title, kind, status, start_date, end_date, created_at, updated_at, "
+                    "demo) VALUES ('m', 'M', 'ministerial', 'held', :day, :day, :now, :now, :no)"
+                ),
+                {"day": date(2024, 3, 4), "now": utcnow(), "no": False},
+            )
+        upgrade()
+        with db.engine.begin() as conn:
+            assert conn.execute(sa.text("SELECT sequence FROM meetings")).scalar_one() == 0
+        downgrade(revision="0006")
+        assert "sequence" not in {c["name"] for c in sa.inspect(db.engine).get_columns("meetings")}
+        with db.engine.begin() as conn:
+            assert conn.execute(sa.text("SELECT slug FROM meetings")).scalar_one() == "m"
+        upgrade()
+        assert "sequence" in {c["name"] for c in sa.inspect(db.engine).get_columns("meetings")}
+        assert _tables() == TABLES
+
+
 def test_migrations_match_the_models(empty_app: Flask) -> None:
     """The migrated schema is what models.py declares (nothing left to autogenerate)."""
     with empty_app.app_context():

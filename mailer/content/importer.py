@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from ..extensions import db
 from ..models import SLUG_LENGTH, AuditEntry, utcnow
 from ..text import CONTROL, CONTROL_IN_TEXT
+from .calendar import EVENT_FIELDS
 from .schema import SECTIONS, SLUG, Field, slug_from_title
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -180,6 +181,8 @@ def _upsert(model: type, section: str, values: dict[str, Any], report: ImportRep
         return
     for name, value in changed.items():
         setattr(row, name, value)
+    if section == "meetings" and EVENT_FIELDS & changed.keys():
+        row.sequence = model.sequence + 1  # in SQL: two saves at once each count
     row.updated_at = utcnow()
     report.updated.setdefault(section, []).append(values["slug"])
 

@@ -40,6 +40,12 @@ def live_items(model: type, order: Any, limit: int) -> list[Any]:
     return list(db.session.execute(query).scalars())
 
 
+def calendar_meetings() -> list[Meeting]:
+    """Every meeting that is not archived, earliest first: the events of the calendar feed."""
+    query = db.select(Meeting).where(Meeting.archived_at.is_(None)).order_by(Meeting.start_date, Meeting.id)
+    return list(db.session.execute(query).scalars())
+
+
 def find_item(model: type, slug: str) -> Any | None:
     """The item of one section with this slug, archived or not; None (without a query) for anything not a slug."""
     if len(slug) > SLUG_LENGTH or not SLUG.match(slug):

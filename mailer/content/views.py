@@ -1,4 +1,5 @@
-"""Public content pages: one page per meeting, project and news item, and a meeting's "add to calendar" file."""
+"""Public content pages: one page per meeting, project and news item, a meeting's "add to calendar" file and the
+calendar of all meetings."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from werkzeug.exceptions import Gone
 from ..extensions import limiter
 from ..main.cache import public_page
 from ..models import Meeting
-from .calendar import meeting_calendar
+from .calendar import meeting_calendar, meetings_calendar
 from .display import date_range, long_date, paragraphs, place
 from .schema import SECTIONS
-from .service import find_item
+from .service import calendar_meetings, find_item
 
 bp = Blueprint("content", __name__)
 
@@ -52,6 +53,18 @@ def archived(error: Gone) -> tuple[str, int]:
     """The answer for an archived item: it existed, and is no longer published."""
     message = "This item has been archived and is no longer published."
     return render_template("error.html", code=410, title="Archived", message=message), 410
+
+
+@bp.get("/meetings.ics")
+@limiter.exempt  # see main.views.home
+def meetings_ics() -> Response:
+    """Every published meeting as one calendar that calendar apps subscribe to (the home page's webcal: link)."""
+    return public_page("meetings-ics", _render_meetings_calendar, mimetype="text/calendar")
+
+
+def _render_meetings_calendar() -> bytes:
+    """The calendar of every meeting that is not archived, from the database."""
+    return meetings_calendar(calendar_meetings(), current_app.config["BASE_URL"])
 
 
 @bp.get("/meetings/<slug>.ics")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, Response, render_template
+from flask import Blueprint, Response, current_app, render_template
 
+from ..content.calendar import feed_url
 from ..content.service import live_items
 from ..extensions import db, limiter
 from ..models import Meeting, NewsItem, Project
@@ -28,7 +29,8 @@ def _render_home() -> str:
     meetings = live_items(Meeting, Meeting.start_date.desc(), 6)
     projects = live_items(Project, Project.updated_at.desc(), 6)
     news = live_items(NewsItem, NewsItem.published_on.desc(), 6)
-    return render_template("home.html", meetings=meetings, projects=projects, news=news)
+    feed = feed_url(current_app.config["BASE_URL"])
+    return render_template("home.html", meetings=meetings, projects=projects, news=news, meetings_feed=feed)
 
 
 @bp.get("/healthz")
