@@ -27,7 +27,7 @@ from mailer.tokens import make_token, read_token
 from tests.conftest import CaughtMail, wait_until
 from tests.data import digest_content, dkim_key
 
-LINK = re.compile(r"https?://[^\s<>\"]+")
+LINK = re.compile(r"(?:https?|webcal)://[^\s<>\"]+")
 ATOM = "{http://www.w3.org/2005/Atom}"
 
 
@@ -116,7 +116,9 @@ def test_digest_reaches_each_subscriber_with_their_topics(
     # Both meetings are over: each links its page, and no "Add to calendar".
     assert {urlsplit(u).path for u in ours} >= {f"/archive/{number}", "/meetings/smewg-58", "/meetings/smemm-30"}
     assert not [u for u in ours if u.endswith(".ics")]
-    assert all(u.startswith("https://") for u in set(text_a) - set(ours))
+    # The calendar of all meetings is offered in every digest, as a webcal: link.
+    assert "webcal://" + app.config["BASE_URL"].split("://")[1] + "/meetings.ics" in text_a
+    assert all(u.startswith("https://") for u in set(text_a) - set(ours) if not u.startswith("webcal://"))
     for url in ours:
         assert _follow(client, url) == 200, url
     unsubscribe = to_a["List-Unsubscribe"].strip("<>").split(">")[0]

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import current_app
 
-from ..content.calendar import calendar_url
+from ..content.calendar import calendar_url, feed_url
 from ..content.display import date_range, item_url, long_date, org_today, paragraphs, place
 from ..content.service import changed_content
 from ..extensions import db
@@ -149,5 +149,6 @@ def render_content(
         subject=subject,
         sections=sections(content, topics, org_today(when)),
         archive_url=archive_link,
+        calendar_feed_url=feed_url(current_app.config["BASE_URL"]),
     )
     return subject, rendered
