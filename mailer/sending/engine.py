@@ -32,7 +32,7 @@ from flask import current_app
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from ..bounces.verp import DELIVERY, verp_address
+from ..bounces.verp import DELIVERY, verp_maker
 from ..extensions import db
 from ..mail import (
     MessageFactory,
@@ -306,6 +306,8 @@ class _ChunkSender:
         self.app = current_app._get_current_object()  # type: ignore[attr-defined]
         self.error: SMTPError | None = None
         self.bounces: list[tuple[int, str]] = []
+        # Each message's own bounce address (VERP): the key and BOUNCE_ADDRESS bound once per chunk.
+        self.bounce_address = verp_maker(DELIVERY)
 
     def send(self, rows: list[Claimed]) -> list[Outcome]:
         """Send the rows, split over the connections; after an error about our side, release the rest."""
@@ -342,9 +344,13 @@ class _ChunkSender:
             recipient = parse_mailbox("to", row.email)[1]
             links = personal_links(row.subscriber_id, row.link_version)
             unsubscribe = list_unsubscribe_header(links["unsubscribe_url"])
-            bounces_to = verp_address(DELIVERY, row.id)
             message_id = send_message(
-                factory, recipient, links, list_unsubscribe=unsubscribe, transport=transport, envelope_from=bounces_to
+                factory,
+                recipient,
+                links,
+                list_unsubscribe=unsubscribe,
+                transport=transport,
+                envelope_from=self.bounce_address(row.id),
             )
         except ValueError as exc:
             # An address no header can carry (a non-ASCII local part would need SMTPUTF8): never sendable.
