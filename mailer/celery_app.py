@@ -15,6 +15,8 @@ TASK_MODULES = (
     "mailer.sending.tasks",
     "mailer.bounces.tasks",
     "mailer.staff.tasks",
+    "mailer.feeds.tasks",
+    "mailer.reminders.tasks",
 )
 
 
@@ -52,6 +54,11 @@ def init_celery(app: Flask) -> Celery:
                 "task": "mailer.subscriptions.process_requests",
                 "schedule": float(app.config["SWEEP_INTERVAL"]),
             },
+            # The digest cadence, feeds and reminders keep their state in the database: a tick that
+            # is missed (nothing running) is made up by the next one, so none is kept waiting in the queue.
+            "digest-cadence": {"task": "mailer.digests.run_cadence", "schedule": 60.0, "options": {"expires": 60}},
+            "fetch-feeds": {"task": "mailer.feeds.fetch_due", "schedule": 60.0, "options": {"expires": 60}},
+            "meeting-reminders": {"task": "mailer.reminders.send_due", "schedule": 300.0, "options": {"expires": 300}},
         },
     )
     if app.config.get("BOUNCE_MAILBOX_URL"):

@@ -88,6 +88,13 @@ DEFAULTS: dict[str, object] = {
     # Provider webhooks (see mailer/bounces/webhooks.py): hosts SNS signing certificates and
     # subscription confirmations may come from.
     "SES_CERT_HOSTS": r"^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$",
+    # Feeds in (see mailer/feeds): seconds between fetches of each feed, the largest answer read,
+    # and the seconds one fetch may take in all.
+    "FEED_FETCH_INTERVAL": 3600,
+    "FEED_MAX_BYTES": 5 * 1024 * 1024,
+    "FEED_TIMEOUT": 20,
+    # Meeting reminders (see mailer/reminders) go out from this hour of the day, in ORG_TIMEZONE.
+    "REMINDER_HOUR": 8,
     "PROXY_FIX_HOPS": 0,
     "REDIS_PREFIX": "mailer",
     # The resolver ``doctor`` asks (host, port); None is the system resolver.
@@ -112,6 +119,10 @@ SEND_LIMITS = {
     "BOUNCE_SOFT_THRESHOLD": (1, 100),
     "BOUNCE_SOFT_WINDOW": (1, 365),
     "BOUNCE_MAILBOX_INTERVAL": (10, 3_600),
+    "FEED_FETCH_INTERVAL": (60, 7 * 86_400),
+    "FEED_MAX_BYTES": (1_024, 100 * 1024 * 1024),
+    "FEED_TIMEOUT": (1, 300),
+    "REMINDER_HOUR": (0, 23),
 }
 
 

@@ -98,6 +98,10 @@ def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
+#: The most days before a meeting a reminder may come.
+MAX_REMINDER_DAYS = 30
+
+
 class SubscriberStatus(enum.StrEnum):
     """Where a subscriber stands."""
 
@@ -120,7 +124,9 @@ class Subscriber(db.Model):
         Index("ix_subscribers_status_topics", "status", "topics"),
         # The console's suppression list, most recent first, paged by (suppressed_at, id).
         Index("ix_subscribers_status_suppressed", "status", "suppressed_at", "id"),
-    )
+        CheckConstraint(f"reminder_days IS NULL OR (reminder_days >= 1 AND reminder_days <= {MAX_REMINDER_DAYS})",
+                        name="reminder_days"),
+    )  # fmt: skip
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254))
@@ -137,6 +143,8 @@ class Subscriber(db.Model):
     updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
     confirmed_at: Mapped[datetime | None] = mapped_column(Timestamp)
     unsubscribed_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    #: A reminder this many days before each upcoming meeting (subscribers of meetings only), or None.
+    reminder_days: Mapped[int | None] = mapped_column(Integer)
 
     consent_events: Mapped[list[ConsentEvent]] = relationship(back_populates="subscriber")
 
@@ -219,6 +227,8 @@ class Meeting(ContentMixin, db.Model):
     link: Mapped[str | None] = mapped_column(String(2000))
     #: The iCalendar SEQUENCE: one more on every change to what the meeting's calendar event shows.
     sequence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: The feed it came from (its URL), or None for items typed in or imported from a file.
+    source: Mapped[str | None] = mapped_column(String(2000))
 
 
 class Project(ContentMixin, db.Model):
@@ -245,6 +255,23 @@ class NewsItem(ContentMixin, db.Model):
 
     published_on: Mapped[date] = mapped_column(Date)
     body: Mapped[str] = mapped_column(Text)
+    #: Where the whole story is (a feed entry's link), shown as "Read more".
+    link: Mapped[str | None] = mapped_column(String(2000))
+    #: The feed it came from (its URL), or None for items typed in or imported from a file.
+    source: Mapped[str | None] = mapped_column(String(2000))
+
+
+class MeetingChange(db.Model):
+    """One save that changed what a meeting's readers rely on (dates, place, status, title): its public history.
+
+    ``changes`` maps each field to ``[old, new]`` (dates as ISO strings)."""
+
+    __tablename__ = "meeting_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
+    changed_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    changes: Mapped[dict] = mapped_column(JSON)
 
 
 class DigestStatus(enum.StrEnum):
@@ -262,6 +289,9 @@ class DigestStatus(enum.StrEnum):
 
 DIGEST_STATUSES = tuple(s.value for s in DigestStatus)
 
+#: What a digests row is: a digest, or a meeting reminder sent through the same engine.
+DIGEST_KINDS = ("digest", "reminder")
+
 
 class Digest(db.Model):
     """One digest: the content snapshot it carries and when it went out."""
@@ -269,12 +299,17 @@ class Digest(db.Model):
     __tablename__ = "digests"
     __table_args__ = (
         CheckConstraint(_in("status", DIGEST_STATUSES), name="status"),
+        CheckConstraint(_in("kind", DIGEST_KINDS), name="kind"),
         Index("uq_digests_number", "number", unique=True),
+        Index("uq_digests_reminder_key", "reminder_key", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # The number readers see (Digest 12, /archive/12): real digests only, in order; test sends have none.
     number: Mapped[int | None] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16), default="digest", server_default="digest")
+    #: A reminder's "meeting:<id>:<start date>:<days>": one reminder per meeting, date and lead time.
+    reminder_key: Mapped[str | None] = mapped_column(String(200))
     subject: Mapped[str] = mapped_column(String(300))
     status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
     is_test: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -465,3 +500,88 @@ class BounceEvent(db.Model):
     digest_id: Mapped[int | None] = mapped_column(ForeignKey("digests.id", ondelete="SET NULL"), index=True)
     status: Mapped[str | None] = mapped_column(String(16))
     diagnostic: Mapped[str | None] = mapped_column(Text)
+
+
+class DigestSchedule(db.Model):
+    """The automatic digest cadence (one row at most), in ORG_TIMEZONE, with its review window.
+
+    ``next_run_at`` is the next run the rule gives; ``due_at`` moves a run later when its review
+    email could only go out late; ``review_sent_for`` and ``held_for`` name the run (its
+    ``next_run_at``) that editors were asked about and the one they held.
+    """
+
+    __tablename__ = "digest_schedules"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rule: Mapped[str] = mapped_column(String(80))
+    #: Every-N-weeks rules count their weeks from this date.
+    anchor: Mapped[date] = mapped_column(Date)
+    review_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    #: Topic name -> the fewest new items that make the topic worth a digest; a digest goes out when one topic has.
+    min_items: Mapped[dict] = mapped_column(JSON)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    next_run_at: Mapped[datetime] = mapped_column(Timestamp)
+    due_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    review_sent_for: Mapped[datetime | None] = mapped_column(Timestamp)
+    held_for: Mapped[datetime | None] = mapped_column(Timestamp)
+    held_by: Mapped[str | None] = mapped_column(String(254))
+    last_run_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    #: What the last run did, in words: "sent digest 12", "skipped: nothing new", "held by ann@…".
+    last_outcome: Mapped[str | None] = mapped_column(String(300))
+    updated_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, onupdate=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(254))
+
+
+FEED_KINDS = ("news", "meetings")
+
+
+class Feed(db.Model):
+    """An RSS/Atom feed (news) or an iCalendar URL (meetings) fetched on a schedule."""
+
+    __tablename__ = "feeds"
+    __table_args__ = (CheckConstraint(_in("kind", FEED_KINDS), name="kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    kind: Mapped[str] = mapped_column(String(16))
+    #: The kind imported meetings get (an iCalendar feed says nothing of it).
+    meeting_kind: Mapped[str | None] = mapped_column(String(24))
+    title: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(String(254))
+    # Conditional GET: what the server answered last time.
+    etag: Mapped[str | None] = mapped_column(String(255))
+    last_modified: Mapped[str | None] = mapped_column(String(64))
+    next_fetch_at: Mapped[datetime | None] = mapped_column(Timestamp, index=True)
+    last_checked_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    last_success_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    #: The last fetch's failure in words, None once a fetch succeeds; failures in a row.
+    last_error: Mapped[str | None] = mapped_column(Text)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+
+    entries: Mapped[list[FeedEntry]] = relationship(back_populates="feed", cascade="all, delete-orphan",
+                                                    passive_deletes=True)  # fmt: skip
+
+
+class FeedEntry(db.Model):
+    """One entry (guid) or event (UID) of a feed and the item it became; it stays when staff delete the item.
+
+    ``fields`` are the values the feed gave last time: a field staff changed since differs from
+    them, and a re-fetch leaves it alone.
+    """
+
+    __tablename__ = "feed_entries"
+    __table_args__ = (UniqueConstraint("feed_id", "key", name="uq_feed_entries_feed_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id", ondelete="CASCADE"))
+    #: SHA-256 (hex) of the guid or UID, which may be long; ``guid`` keeps it whole.
+    key: Mapped[str] = mapped_column(String(64))
+    guid: Mapped[str] = mapped_column(Text)
+    section: Mapped[str] = mapped_column(String(16))
+    slug: Mapped[str] = mapped_column(String(SLUG_LENGTH))
+    fields: Mapped[dict] = mapped_column(JSON)
+    first_seen_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+    feed: Mapped[Feed] = relationship(back_populates="entries")

@@ -31,7 +31,13 @@ TABLES = {
     "staff_users",
     "audit_log",
     "erased_addresses",
+    "digest_schedules",
+    "feeds",
+    "feed_entries",
+    "meeting_changes",
 }
+#: Tables revision 0008 adds.
+SINCE_0008 = {"digest_schedules", "feeds", "feed_entries", "meeting_changes"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -85,7 +91,7 @@ def test_erasure_revision_down_and_up_again(empty_app: Flask) -> None:
         db.session.commit()
         db.session.remove()
         downgrade(revision="0002")
-        assert _tables() == TABLES - {"erased_addresses", "bounce_events"}
+        assert _tables() == TABLES - {"erased_addresses", "bounce_events"} - SINCE_0008
         with db.engine.begin() as conn:
             assert conn.execute(sa.text("SELECT subscriber_id FROM deliveries")).scalars().all() == [ana_id]
         with pytest.raises(sa.exc.DatabaseError, match="append-only"), db.engine.begin() as conn:
@@ -107,7 +113,7 @@ def test_bounce_revision_down_and_up_again(empty_app: Flask) -> None:
         db.session.commit()
         db.session.remove()
         downgrade(revision="0003")
-        assert _tables() == TABLES - {"bounce_events"}
+        assert _tables() == TABLES - {"bounce_events"} - SINCE_0008
         with db.engine.begin() as conn:
             assert conn.execute(sa.text("SELECT event FROM consent_events")).scalars().all() == ["suppress"]
         with pytest.raises(sa.exc.DatabaseError, match="append-only"), db.engine.begin() as conn:
@@ -185,6 +191,32 @@ def test_meeting_sequence_revision_down_and_up_again(empty_app: Flask) -> None:
             assert conn.execute(sa.text("SELECT slug FROM meetings")).scalar_one() == "m"
         upgrade()
         assert "sequence" in {c["name"] for c in sa.inspect(db.engine).get_columns("meetings")}
+        assert _tables() == TABLES
+
+
+def test_cadence_feeds_reminders_revision_down_and_up_again(empty_app: Flask) -> None:
+    """0008 marks existing digests as digests; down to 0007 drops its tables and columns and keeps the rows; up again."""
+    with empty_app.app_context():
+        upgrade(revision="0007")
+        with db.engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO digests (subject, status, is_test, until, content, topics, created_at) "
+                    "VALUES ('S', 'sent', :no, :now, '{}', 1, :now)"
+                ),
+                {"now": utcnow(), "no": False},
+            )
+        upgrade()
+        with db.engine.begin() as conn:
+            assert conn.execute(sa.text("SELECT kind FROM digests")).scalar_one() == "digest"
+        assert SINCE_0008 <= _tables()
+        downgrade(revision="0007")
+        assert not SINCE_0008 & _tables()
+        assert "kind" not in {c["name"] for c in sa.inspect(db.engine).get_columns("digests")}
+        assert "reminder_days" not in {c["name"] for c in sa.inspect(db.engine).get_columns("subscribers")}
+        with db.engine.begin() as conn:
+            assert conn.execute(sa.text("SELECT subject FROM digests")).scalar_one() == "S"
+        upgrade()
         assert _tables() == TABLES
 
 

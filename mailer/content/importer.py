@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
-from ..models import SLUG_LENGTH, AuditEntry, utcnow
+from ..models import SLUG_LENGTH, AuditEntry, MeetingChange, utcnow
 from ..text import CONTROL, CONTROL_IN_TEXT
 from .calendar import EVENT_FIELDS
 from .schema import SECTIONS, SLUG, Field, slug_from_title
@@ -175,23 +175,54 @@ def _upsert(model: type, section: str, values: dict[str, Any], report: ImportRep
     if row is None:
         _create(model, section, values, report)
         return
-    changed = {name: value for name, value in values.items() if getattr(row, name) != value}
-    if not changed:
+    if apply_changes(row, section, values):
+        report.updated.setdefault(section, []).append(values["slug"])
+    else:
         report.unchanged += 1
-        return
-    for name, value in changed.items():
+
+
+def apply_changes(row: Any, section: str, values: dict[str, Any]) -> bool:
+    """Set the ``values`` that differ on ``row``; False when none did (``updated_at`` stays).
+
+    The one way a stored item changes (file import, console, feeds): a meeting's calendar
+    SEQUENCE goes up when its event changes, and a change to what readers rely on (dates,
+    place, status, title) is kept in the meeting's public history."""
+    changed = {name: (getattr(row, name), value) for name, value in values.items() if getattr(row, name) != value}
+    if not changed:
+        return False
+    for name, (_, value) in changed.items():
         setattr(row, name, value)
-    if section == "meetings" and EVENT_FIELDS & changed.keys():
-        row.sequence = model.sequence + 1  # in SQL: two saves at once each count
+    if section == "meetings":
+        if EVENT_FIELDS & changed.keys():
+            row.sequence = type(row).sequence + 1  # in SQL: two saves at once each count
+        history = {name: [_plain(old), _plain(new)] for name, (old, new) in changed.items() if name in HISTORY_FIELDS}
+        if history:
+            db.session.add(MeetingChange(meeting_id=row.id, changes=history))
     row.updated_at = utcnow()
-    report.updated.setdefault(section, []).append(values["slug"])
+    return True
+
+
+#: The meeting fields whose changes the public history shows and the next digest announces.
+HISTORY_FIELDS = frozenset({"title", "start_date", "end_date", "city", "economy", "status"})
+
+
+def _plain(value: Any) -> Any:
+    """A value as JSON holds it: dates as ISO strings."""
+    return value.isoformat() if isinstance(value, date) else value
 
 
 def _create(model: type, section: str, values: dict[str, Any], report: ImportReport) -> None:
     """Add a row for ``values``."""
-    now = utcnow()
-    db.session.add(model(**values, created_at=now, updated_at=now))
+    create_item(model, values)
     report.created.setdefault(section, []).append(values["slug"])
+
+
+def create_item(model: type, values: dict[str, Any]) -> Any:
+    """Add (not commit) a new item of ``model`` made of ``values``, new as of now."""
+    now = utcnow()
+    row = model(**values, created_at=now, updated_at=now)
+    db.session.add(row)
+    return row
 
 
 Path_ = tuple[str | int, ...]

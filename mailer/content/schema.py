@@ -80,6 +80,7 @@ SECTIONS: dict[str, tuple[type, tuple[Field, ...]]] = {
         + (
             Field("published_on", "date", required=True),
             Field("body", "text", required=True, max_length=MAX_TEXT),
+            Field("link", "url", max_length=2000),
         ),
     ),
 }

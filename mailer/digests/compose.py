@@ -51,9 +51,11 @@ class NextDigest:
 
 
 def watermark() -> datetime | None:
-    """The ``until`` of the latest non-test digest that went or is going out, or None."""
+    """The ``until`` of the latest non-test digest that went or is going out, or None (reminders claim nothing)."""
     return db.session.execute(
-        db.select(db.func.max(Digest.until)).where(Digest.is_test.is_(False), Digest.status.in_(CLAIMING_STATUSES))
+        db.select(db.func.max(Digest.until)).where(
+            Digest.is_test.is_(False), Digest.kind == "digest", Digest.status.in_(CLAIMING_STATUSES)
+        )
     ).scalar()
 
 

@@ -1,0 +1,1 @@
+"""Celery tasks for meeting reminders: the service does the work, the send engine delivers."""
