@@ -17,7 +17,7 @@ from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_encode, int_to_bytes
 
-PURPOSES = ("confirm", "manage", "unsubscribe", "archive", "password-reset", "totp-setup")
+PURPOSES = ("confirm", "manage", "unsubscribe", "archive", "password-reset", "totp-setup", "cadence")
 
 
 class TokenInvalid(Exception):

@@ -1,16 +1,17 @@
-"""``flask --app wsgi digest preview|send|status|pause|resume|cancel|retry-failed``."""
+"""``flask --app wsgi digest preview|send|status|pause|resume|cancel|retry-failed|cadence``."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import click
 from flask.cli import AppGroup
 
 from ..extensions import db
-from ..models import ALL_TOPICS, DELIVERY_STATUSES, Digest, DigestStatus, Topic
+from ..models import ALL_TOPICS, DELIVERY_STATUSES, Digest, DigestSchedule, DigestStatus, Topic
 from ..sending import control
 from ..staff.timefmt import LocalTimeError, org_zone, to_utc
+from . import cadence
 from .compose import preview
 from .service import MAX_ID, DigestError, create_digest, delivery_counts
 
@@ -125,3 +126,69 @@ def digest_cancel(digest_id: int) -> None:
 def digest_retry_failed(digest_id: int) -> None:
     """Queue the digest's failed deliveries again."""
     _control("retry_failed", digest_id, "digest {id}: {n} failed deliveries queued again")
+
+
+@digest_cli.group("cadence")
+def cadence_cli() -> None:
+    """The automatic digest schedule (in ORG_TIMEZONE) and its review window."""
+
+
+def _bad(message: str) -> click.ClickException:
+    """A malformed value: one line, exit 2 (as click's own malformed options), nothing changed."""
+    refusal = click.ClickException(message)
+    refusal.exit_code = 2
+    return refusal
+
+
+@cadence_cli.command("set")
+@click.argument("rule")
+@click.option("--review", default="0", metavar="30m|24h|2d|0", help="Email editors a review copy this long before.")
+@click.option("--min-items", default="1", metavar="N|TOPIC=N,...", help="New items a topic needs to trigger a digest.")
+def cadence_set(rule: str, review: str, min_items: str) -> None:
+    """Set the schedule, e.g. "weekly mon 09:00", "every 2 weeks mon 09:00", "monthly first tue 09:00"."""
+    try:
+        schedule = cadence.set_schedule(
+            rule, cadence.parse_review(review), cadence.parse_min_items(min_items), actor="cli"
+        )
+    except cadence.CadenceError as exc:
+        raise _bad(str(exc)) from None
+    click.echo(f"digest schedule set: {cadence.parse_rule(schedule.rule).describe()}")
+    _show(schedule)
+
+
+@cadence_cli.command("show")
+def cadence_show() -> None:
+    """Print the schedule: rule, next run (ORG_TIMEZONE and UTC), review window, minimum items, hold, last outcome."""
+    schedule = cadence.get_schedule()
+    if schedule is None:
+        click.echo("no digest schedule: digests go out when staff send them")
+        return
+    if not schedule.active:
+        click.echo(f"the digest schedule is off (it was: {schedule.rule})")
+        return
+    _show(schedule)
+
+
+def _show(schedule: DigestSchedule) -> None:
+    """Print one schedule's settings and state, a line each."""
+    zone = org_zone()
+    rule = cadence.parse_rule(schedule.rule)
+    due = schedule.due_at or schedule.next_run_at
+    click.echo(f"rule: {schedule.rule} ({rule.describe()}, {zone.key})")
+    click.echo(f"next run: {due.astimezone(zone):%Y-%m-%d %H:%M %Z} ({due.astimezone(UTC):%Y-%m-%d %H:%M} UTC)")
+    if schedule.due_at is not None:
+        click.echo("  (waiting one review window: the review email went out late)")
+    click.echo(f"review: {cadence.describe_review(schedule.review_minutes)}")
+    click.echo(f"min items: {cadence.describe_min_items(schedule.min_items)}")
+    held = schedule.held_for is not None and schedule.held_for == schedule.next_run_at
+    click.echo(f"held: {'yes, by ' + str(schedule.held_by) if held else 'no'}")
+    click.echo(f"last outcome: {schedule.last_outcome or 'none yet'}")
+
+
+@cadence_cli.command("off")
+def cadence_off() -> None:
+    """Switch the schedule off: no more automatic digests (sending by hand is unchanged)."""
+    if cadence.turn_off(actor="cli"):
+        click.echo("digest schedule off")
+    else:
+        click.echo("the digest schedule was not on: nothing changed")
