@@ -65,6 +65,8 @@ def register_blueprints(app: Flask) -> None:
     from .digests.views import bp as archive_bp
     from .main.errors import register_error_pages
     from .main.views import bp as main_bp
+    from .staff.cadence import bp as staff_cadence_bp
+    from .staff.cadence import review_bp as cadence_review_bp
     from .staff.content import bp as staff_content_bp
     from .staff.digests import bp as staff_digests_bp
     from .staff.subscribers import bp as staff_subscribers_bp
@@ -78,6 +80,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(staff_content_bp)
     app.register_blueprint(staff_subscribers_bp)
     app.register_blueprint(staff_team_bp)
+    app.register_blueprint(staff_cadence_bp)
+    app.register_blueprint(cadence_review_bp)
     app.register_blueprint(subscriptions_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(webhooks_bp)
