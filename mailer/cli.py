@@ -1,4 +1,4 @@
-"""Command-line interface: ``flask --app wsgi staff|content|digest|subscribers|bounces|doctor ...``."""
+"""Command-line interface: ``flask --app wsgi staff|content|digest|subscribers|bounces|doctor|feeds ...``."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ def register(app: Flask) -> None:
     from .content.cli import content_cli
     from .digests.cli import digest_cli
     from .doctor.cli import doctor
+    from .feeds.cli import feeds_cli
     from .subscriptions.cli import subscribers_cli
 
     app.cli.add_command(staff_cli)
@@ -44,3 +45,4 @@ def register(app: Flask) -> None:
     app.cli.add_command(subscribers_cli)
     app.cli.add_command(bounces_cli)
     app.cli.add_command(doctor)
+    app.cli.add_command(feeds_cli)

@@ -13,6 +13,7 @@ from ..subscriptions.transfer import _spreadsheet_safe
 from . import account
 from .audit import bp as audit_bp
 from .bounces import bp as bounces_bp
+from .feeds import bp as feeds_bp
 from .overview import CACHE_SECONDS, content_totals, dashboard_figures, recent_digests
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
@@ -20,6 +21,8 @@ bp = Blueprint("staff", __name__, url_prefix="/staff")
 bp.register_blueprint(bounces_bp)
 # Likewise /staff/audit, endpoint "staff.audit.log".
 bp.register_blueprint(audit_bp)
+# /staff/feeds, endpoints "staff.feeds.*".
+bp.register_blueprint(feeds_bp)
 # /staff/account, /staff/login/code and /staff/password-reset, endpoints "staff.account.*"; sign-in and
 # sign-out keep the endpoints "staff.login" and "staff.logout" that Flask-Login and the templates name.
 bp.register_blueprint(account.bp)
