@@ -2,23 +2,35 @@
 
 ``create_digest`` snapshots the deliveries in one INSERT ... SELECT and commits before the
 send engine (``mailer.sending``) is asked to ring; ``variant_factory`` is what the engine asks
-for each topic variant's message. Sending itself (claims, outcomes, retries, pause) is the
+for each topic variant's message, for digests and for meeting reminders (``mailer.reminders``,
+digests rows of kind "reminder") alike. Sending itself (claims, outcomes, retries, pause) is the
 engine's business.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from redis.exceptions import LockError
-from sqlalchemy import Integer, literal
+from sqlalchemy import ColumnElement, Integer, literal
 
+from ..content.calendar import calendar_url
+from ..content.display import date_range, item_url, place
 from ..extensions import db
-from ..mail import ListMail, MessageFactory, PermanentSMTPError, TransientSMTPError, message_factory, send_message
+from ..mail import (
+    ListMail,
+    MessageFactory,
+    PermanentSMTPError,
+    RenderedEmail,
+    TransientSMTPError,
+    message_factory,
+    render_email,
+    send_message,
+)
 from ..models import (
     ALL_TOPICS,
     AuditEntry,
@@ -34,6 +46,7 @@ from ..models import (
 from ..redis_client import get_redis, redis_key
 from ..sending.control import doorbell
 from ..subscriptions.links import subscribe_url
+from ..subscriptions.service import reminder_label
 from ..tokens import make_token
 from .compose import compose_next, render_content, subject_for
 from .links import archive_index_url, archive_page_url, test_page_url
@@ -141,8 +154,11 @@ def _checked_options(at: datetime | None, test_to: str | None, now: datetime) ->
         raise DigestError(f"not a valid email address: {exc}") from None
 
 
-def _snapshot_deliveries(digest: Digest) -> int:
-    """One queued delivery per confirmed subscriber whose topics meet the digest's, in one statement; count them."""
+def snapshot_deliveries(digest: Digest, *only: ColumnElement[bool]) -> int:
+    """One queued delivery per confirmed subscriber whose topics meet the digest's (and who match ``only``).
+
+    One INSERT ... SELECT, whatever the audience; returns how many rows it made.
+    """
     variant = Subscriber.topics.op("&", return_type=Integer)(digest.topics)
     rows = db.select(
         literal(digest.id, Integer),
@@ -152,7 +168,7 @@ def _snapshot_deliveries(digest: Digest) -> int:
         literal(DeliveryStatus.QUEUED),
         literal(0, Integer),
         literal(utcnow(), Timestamp),
-    ).where(Subscriber.status == "confirmed", variant != 0)
+    ).where(Subscriber.status == "confirmed", variant != 0, *only)
     columns = ["digest_id", "subscriber_id", "email", "topics", "status", "attempts", "updated_at"]
     # SQLAlchemy drops an INSERT's row count on PostgreSQL unless asked to keep it.
     insert = db.insert(Delivery.__table__).from_select(columns, rows)
@@ -176,7 +192,7 @@ def release_due(now: datetime | None = None) -> dict[int, int]:
             db.update(Digest).where(Digest.id == digest_id, due).values(status=DigestStatus.QUEUED)
         )
         if claimed.rowcount == 1:
-            deliveries = _snapshot_deliveries(db.session.get(Digest, digest_id))
+            deliveries = snapshot_deliveries(db.session.get(Digest, digest_id))
             if deliveries:
                 released[digest_id] = deliveries
             else:
@@ -198,29 +214,61 @@ def variant_factory(digest_id: int, topics: int) -> MessageFactory:
 
 
 def _factory(digest: Digest, topics: int) -> MessageFactory:
-    """Render one topic variant of ``digest`` and prepare its message factory."""
-    subject, rendered = render_content(
-        digest.content, topics & digest.topics, digest.until, online_url(digest), digest.is_test
-    )
+    """Render one topic variant of ``digest`` (or its meeting reminder) and prepare its message factory."""
+    if digest.kind == "reminder":
+        subject, rendered = digest.subject, _render_reminder(digest)
+    else:
+        subject, rendered = render_content(
+            digest.content, topics & digest.topics, digest.until, online_url(digest), digest.is_test
+        )
     return message_factory(rendered, subject, _list_mail(digest, topics))
 
 
+def _render_reminder(digest: Digest) -> RenderedEmail:
+    """A meeting reminder: the meeting it names, its page and calendar links, and why the reader gets it."""
+    (meeting,) = digest.content["meetings"]
+    start, end = date.fromisoformat(meeting["start_date"]), date.fromisoformat(meeting["end_date"])
+    return render_email(
+        "reminder",
+        org_name=current_app.config["ORG_NAME"],
+        subject=digest.subject,
+        meeting=meeting,
+        when=date_range(start, end),
+        where=place(meeting["city"], meeting["economy"]),
+        page_url=online_url(digest),
+        calendar_url=calendar_url(meeting["slug"], current_app.config["BASE_URL"]),
+        lead_time=reminder_label(reminder_days(digest)),
+    )
+
+
+def reminder_days(digest: Digest) -> int:
+    """How many days before its meeting a reminder was asked for: the last part of its ``reminder_key``."""
+    return int(digest.reminder_key.rsplit(":", 1)[1])
+
+
 def _list_mail(digest: Digest, topics: int) -> ListMail:
-    """The list headers of one topic variant; a test copy (no number) names no archive page: its page needs a token."""
+    """The list headers of one topic variant; a test copy (no number) or a reminder names no archive page."""
     base_url = current_app.config["BASE_URL"]
+    if digest.kind == "reminder":
+        variant = "reminder"
+    else:
+        variant = "test" if digest.is_test else "-".join(Topic(topics & digest.topics).to_names())
     return ListMail(
         archive_url=archive_index_url(base_url),
         help_url=subscribe_url(base_url),
         subscribe_url=subscribe_url(base_url),
         campaign=str(digest.id),
-        variant="test" if digest.is_test else "-".join(Topic(topics & digest.topics).to_names()),
+        variant=variant,
         archived_at=None if digest.number is None else archive_page_url(base_url, digest.number),
     )
 
 
 def online_url(digest: Digest) -> str:
-    """The digest's "view in browser" link: its numbered archive page, or a test copy's page with its token."""
+    """The digest's "view in browser" link: its numbered archive page, a test copy's page with its token,
+    or for a reminder (which has no archive page) its meeting's page."""
     base_url = current_app.config["BASE_URL"]
+    if digest.kind == "reminder":
+        return item_url("meetings", digest.content["meetings"][0]["slug"], base_url)
     if digest.is_test:
         return test_page_url(base_url, digest.id, make_token("archive", digest.id))
     return archive_page_url(base_url, digest.number)

@@ -145,11 +145,11 @@ def topic_audience() -> dict[str, int]:
 
 
 def digest_outcomes(limit: int = DIGESTS) -> list[DigestOutcome]:
-    """The newest real digests that went out (test sends left out), oldest first, with their outcomes."""
+    """The newest real digests that went out (no test sends or reminders), oldest first, with their outcomes."""
     went_out = func.coalesce(Digest.sent_at, Digest.started_at)
     digests = db.session.execute(
         db.select(Digest.id, Digest.number, Digest.subject, went_out)
-        .where(Digest.is_test.is_(False), Digest.started_at.is_not(None))
+        .where(Digest.is_test.is_(False), Digest.kind == "digest", Digest.started_at.is_not(None))
         .order_by(Digest.id.desc())
         .limit(limit)
     ).all()

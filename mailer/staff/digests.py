@@ -125,7 +125,9 @@ def _create(**options: object) -> tuple[str, int] | BaseResponse:
 
 
 def digest_name(digest: Digest) -> str:
-    """``Digest 12``, or ``Test send to me@example.org`` (test sends have no number)."""
+    """``Digest 12``, ``Test send to me@example.org`` or ``Reminder`` (only real digests have a number)."""
+    if digest.kind == "reminder":
+        return "Reminder"
     return f"Test send to {digest.test_to}" if digest.is_test else f"Digest {digest.number}"
 
 

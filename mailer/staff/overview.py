@@ -146,9 +146,10 @@ def digests_chart() -> Chart:
         labels = [o.label for o in outcomes]
         drawing = svg.stacked_columns("digests", "Deliveries per digest", desc, labels, series, "Digest")
     definition = (
-        "Real digests that went out (not test sends), newest on the right. Sent, failed, bounced: deliveries by "
-        f"status. Unsubscribed: readers it was sent to who unsubscribed within {UNSUBSCRIBE_WINDOW.days} days after "
-        "it went out (they are part of Sent; the chart shows them apart). An unsubscribe after two close digests "
+        "Real digests that went out (not test sends or meeting reminders), newest on the right. Sent, failed, "
+        "bounced: deliveries by status. Unsubscribed: readers it was sent to who unsubscribed within "
+        f"{UNSUBSCRIBE_WINDOW.days} days after it went out (they are part of Sent; the chart shows them apart). "
+        "An unsubscribe after two close digests "
         "counts for both."
     )
     columns = ("Digest", "Subject", "Went out", "Sent", "Failed", "Bounced", "Unsubscribed")

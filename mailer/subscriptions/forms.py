@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, Field, SelectMultipleField, StringField
+from wtforms import EmailField, Field, SelectField, SelectMultipleField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
@@ -19,11 +19,14 @@ from ..models import TOPIC_LABELS, Topic
 from .service import (
     MAX_EMAIL,
     MAX_NAME,
+    REMINDER_CHOICES,
     InvalidInput,
     SubscriptionRequest,
     clean_email,
     clean_name,
+    clean_reminder_days,
     clean_topics,
+    reminder_label,
 )
 
 TOPIC_CHOICES = [SelectChoice(name, TOPIC_LABELS[name]) for name in Topic.names()]
@@ -62,6 +65,32 @@ def _topics_field(default: list[str]) -> TopicsField:
     )
 
 
+REMINDER_OPTIONS = [SelectChoice("", "None")] + [
+    SelectChoice(str(days), f"{reminder_label(days)} before") for days in REMINDER_CHOICES
+]
+
+
+class ReminderField(SelectField):
+    """One choice of meeting reminder, checked by ``clean_reminder_days`` (with the form's topics)."""
+
+    def pre_validate(self, form: FlaskForm) -> None:
+        """Refuse the field sent twice; leave the value's check to the validator (one message for every bad value)."""
+        if self.raw_data is not None and len(self.raw_data) > 1:
+            raise ValidationError("Choose one meeting reminder.")
+
+
+def _reminder_matches_topics(form: FlaskForm, field: Field) -> None:
+    """The service's reminder check, with the topics ticked on the same form."""
+    try:
+        topics = clean_topics(form.topics.data)
+    except InvalidInput:
+        topics = None  # the topics field reports its own error
+    try:
+        clean_reminder_days(field.data, topics)
+    except InvalidInput as exc:
+        raise ValidationError(exc.message) from None
+
+
 class SubscribeForm(FlaskForm):
     """Email, optional name, topics, and a honeypot field that people never see."""
 
@@ -87,7 +116,7 @@ class SubscribeForm(FlaskForm):
 
 
 class PreferencesForm(FlaskForm):
-    """Name and topics of one subscriber."""
+    """Name, topics and meeting reminder of one subscriber."""
 
     name = StringField(
         "Name (optional)",
@@ -95,6 +124,17 @@ class PreferencesForm(FlaskForm):
         render_kw={"autocomplete": "name", "maxlength": MAX_NAME},
     )
     topics = _topics_field([])
+    reminder_days = ReminderField(
+        "Meeting reminders",
+        choices=REMINDER_OPTIONS,
+        default="",
+        validators=[_reminder_matches_topics],
+        description="One email this long before each upcoming meeting (with the Meetings topic).",
+    )
+
+    def reminder(self) -> int | None:
+        """The checked reminder in days, or None; call only after ``validate()`` succeeded."""
+        return clean_reminder_days(self.reminder_days.data)
 
 
 class RevokeLinksForm(FlaskForm):

@@ -22,7 +22,7 @@ from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
-from ..models import AuditEntry, ConsentEvent, Subscriber, SubscriberStatus, Topic, utcnow
+from ..models import MAX_REMINDER_DAYS, AuditEntry, ConsentEvent, Subscriber, SubscriberStatus, Topic, utcnow
 from ..text import is_one_line
 from ..tokens import TokenExpired, TokenInvalid, read_token
 from .erasure import is_erased
@@ -143,6 +143,34 @@ def clean_topics(raw: object) -> Topic:
     if not topics:
         raise InvalidInput("topics", "Choose at least one topic.")
     return topics
+
+
+#: The meeting reminders a subscriber may choose, in days before each meeting (None: no reminder).
+REMINDER_CHOICES = tuple(days for days in (1, 2, 3, 7, 14) if days <= MAX_REMINDER_DAYS)
+
+
+def reminder_label(days: int) -> str:
+    """``1 day``, ``3 days``, ``1 week``, ``2 weeks``: a lead time as people say it."""
+    if days % 7 == 0:
+        return "1 week" if days == 7 else f"{days // 7} weeks"
+    return "1 day" if days == 1 else f"{days} days"
+
+
+def clean_reminder_days(raw: object, topics: Topic | None = None) -> int | None:
+    """The reminder chosen (days before each meeting) or None; InvalidInput unless it is one of the choices.
+
+    With ``topics`` given, a reminder also needs the meetings topic: reminders are about meetings.
+    """
+    if raw is None or raw == "":
+        return None
+    if not isinstance(raw, str) or raw not in {str(days) for days in REMINDER_CHOICES}:
+        offered = ", ".join(reminder_label(days) for days in REMINDER_CHOICES)
+        raise InvalidInput("reminder_days", f"Choose no reminder or one of: {offered} before each meeting.")
+    if topics is not None and not topics & Topic.MEETINGS:
+        raise InvalidInput(
+            "reminder_days", "Meeting reminders come with the Meetings topic: tick Meetings, or choose no reminder."
+        )
+    return int(raw)
 
 
 def find_subscriber(email: str) -> Subscriber | None:
@@ -341,19 +369,28 @@ def can_change_preferences(subscriber: Subscriber) -> bool:
     return subscriber.status in (PENDING, CONFIRMED)
 
 
-def update_preferences(subscriber: Subscriber, name: str | None, topics: Topic, consent: Consent) -> bool:
-    """Change name and topics and log the change; False when nothing changed."""
-    before = {"name": subscriber.name, "topics": Topic(subscriber.topics).to_names()}
-    after = {"name": name, "topics": Topic(topics).to_names()}
+def update_preferences(
+    subscriber: Subscriber, name: str | None, topics: Topic, consent: Consent, *, reminder_days: int | None
+) -> bool:
+    """Change name, topics and meeting reminder and log the change; False when nothing changed."""
+    before = {"name": subscriber.name, "topics": Topic(subscriber.topics).to_names(), "days": subscriber.reminder_days}
+    after = {"name": name, "topics": Topic(topics).to_names(), "days": reminder_days}
     if before == after or not can_change_preferences(subscriber):
         return False
     subscriber.name = name
     subscriber.topics = int(topics)
+    subscriber.reminder_days = reminder_days
     _log(
         subscriber,
         "preferences",
         consent,
-        {"topics": after["topics"], "previous_topics": before["topics"], "name_changed": before["name"] != name},
+        {
+            "topics": after["topics"],
+            "previous_topics": before["topics"],
+            "name_changed": before["name"] != name,
+            "reminder_days": reminder_days,
+            "previous_reminder_days": before["days"],
+        },
     )
     db.session.commit()
     return True

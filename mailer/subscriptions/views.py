@@ -112,17 +112,18 @@ def _topics(subscriber: Subscriber) -> list[str]:
 
 @bp.get("/subscriptions/manage/<token>")
 def preferences(token: str) -> Page:
-    """The preferences form: topics and name, without an account."""
+    """The preferences form: topics, name and meeting reminder, without an account."""
     subscriber = service.subscriber_from_link("manage", token)
     if not service.can_change_preferences(subscriber):
         return render_template("subscriptions/not_subscribed.html", subscriber=subscriber)
-    form = PreferencesForm(data={"name": subscriber.name, "topics": _topics(subscriber)})
+    reminder = "" if subscriber.reminder_days is None else str(subscriber.reminder_days)
+    form = PreferencesForm(data={"name": subscriber.name, "topics": _topics(subscriber), "reminder_days": reminder})
     return _preferences_page(form, subscriber)
 
 
 @bp.post("/subscriptions/manage/<token>")
 def save_preferences(token: str) -> Page:
-    """Save topics and name; choosing no topic is refused with the unsubscribe link offered instead."""
+    """Save topics, name and reminder; no topic (unsubscribe is offered) or a reminder without meetings is refused."""
     subscriber = service.subscriber_from_link("manage", token)
     if not service.can_change_preferences(subscriber):
         return render_template("subscriptions/not_subscribed.html", subscriber=subscriber), 409
@@ -130,7 +131,8 @@ def save_preferences(token: str) -> Page:
     if not form.validate():
         return _preferences_page(form, subscriber, 400)
     name, topics = service.clean_name(form.name.data), service.clean_topics(form.topics.data)
-    changed = service.update_preferences(subscriber, name, topics, client_consent("email"))
+    consent = client_consent("email")
+    changed = service.update_preferences(subscriber, name, topics, consent, reminder_days=form.reminder())
     flash("Your preferences are saved." if changed else "Nothing changed.", "success")
     return redirect(url_for(".preferences", token=token), 303)
 
