@@ -8,11 +8,11 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, render_template
 from werkzeug.exceptions import Gone
 
-from ..extensions import limiter
+from ..extensions import db, limiter
 from ..main.cache import public_page
-from ..models import Meeting
+from ..models import Meeting, MeetingChange
 from .calendar import meeting_calendar, meetings_calendar
-from .display import date_range, long_date, paragraphs, place
+from .display import date_range, long_date, meeting_history, paragraphs, place
 from .schema import SECTIONS
 from .service import calendar_meetings, find_item
 
@@ -35,7 +35,14 @@ def _render_item(section: str, slug: str) -> str:
         details = {"paragraphs": paragraphs(item.summary or "")}
     if section == "meetings":
         details |= {"when": date_range(item.start_date, item.end_date), "where": place(item.city, item.economy)}
+        details["history"] = meeting_history(item, _changes(item))
     return render_template(f"items/{section}.html", item=item, **details)
+
+
+def _changes(meeting: Meeting) -> list[MeetingChange]:
+    """The meeting's recorded changes, newest first."""
+    query = db.select(MeetingChange).where(MeetingChange.meeting_id == meeting.id)
+    return list(db.session.execute(query.order_by(MeetingChange.changed_at.desc(), MeetingChange.id.desc())).scalars())
 
 
 def _published(model: type, slug: str) -> Any:

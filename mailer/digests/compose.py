@@ -7,13 +7,14 @@ from datetime import date, datetime
 from typing import Any
 
 from flask import current_app
+from sqlalchemy import Integer
 
 from ..content.calendar import calendar_url, feed_url
-from ..content.display import date_range, item_url, long_date, org_today, paragraphs, place
+from ..content.display import NO_PLACE, date_range, item_url, long_date, org_today, paragraphs, place
 from ..content.service import changed_content
 from ..extensions import db
 from ..mail import RenderedEmail, personal_placeholder, render_email
-from ..models import ALL_TOPICS, TOPIC_LABELS, Digest, DigestStatus, Topic, utcnow
+from ..models import ALL_TOPICS, TOPIC_LABELS, Digest, DigestStatus, Meeting, Topic, utcnow
 from ..tokens import make_token
 from .links import archive_page_url
 
@@ -29,6 +30,13 @@ CLAIMING_STATUSES = (
     DigestStatus.SENT,
 )
 NOUNS = {"meetings": ("meeting", "meetings"), "projects": ("project", "projects"), "news": ("news item", "news items")}
+
+#: What readers rely on about a meeting: when one of these differs from what the last digest carrying the
+#: meeting said, the next digest announces the change (old → new) in a section of its own.
+ANNOUNCED_FIELDS = ("start_date", "end_date", "city", "economy", "status")
+#: Digests whose content is read at a time while looking for what readers last saw of some meetings.
+SNAPSHOT_BATCH = 20
+CHANGED_HEADING = "Changed since our last digest"
 
 
 @dataclass(frozen=True)
@@ -60,21 +68,100 @@ def watermark() -> datetime | None:
 
 
 def compose_next(topics: int = ALL_TOPICS, until: datetime | None = None) -> NextDigest:
-    """The next digest's content for ``topics``: what changed since the watermark, up to ``until``."""
+    """The next digest's content for ``topics``: what changed since the watermark, up to ``until``.
+
+    Meetings whose dates, place or status changed since a digest carried them say what readers saw then
+    (``was``), so the snapshot a digest takes of this content announces each change once."""
     since, until = watermark(), until or utcnow()
-    content = changed_content(since, until)
     wanted = Topic(topics).to_names()
-    return NextDigest(since=since, until=until, content={t: items for t, items in content.items() if t in wanted})
+    content = {t: items for t, items in changed_content(since, until).items() if t in wanted}
+    if "meetings" in content:
+        mark_changes(content["meetings"])
+    return NextDigest(since=since, until=until, content=content)
+
+
+def mark_changes(meetings: list[dict[str, Any]]) -> None:
+    """Give each meeting entry whose dates, place or status differ from what readers last saw a ``was``: the old values.
+
+    A title that changed along with them is in ``was`` too (a title change alone is no news: the meeting stays
+    an ordinary item); a meeting that no digest carried yet is new, never changed."""
+    seen = last_seen({meeting["slug"] for meeting in meetings})
+    for meeting in meetings:
+        before = seen.get(meeting["slug"])
+        if before is None:
+            continue
+        was = {name: before.get(name) for name in ANNOUNCED_FIELDS if before.get(name) != meeting[name]}
+        if was:
+            if before.get("title") != meeting["title"]:
+                was["title"] = before.get("title")
+            meeting["was"] = was
+
+
+def last_seen(slugs: set[str]) -> dict[str, dict[str, Any]]:
+    """Each meeting's entry in the latest digest (sent or going out, not a test) that carried it; new ones are absent.
+
+    Digests are read newest first, SNAPSHOT_BATCH at a time, and reading stops once every meeting is found or
+    the digests left are older than the meetings still sought (a digest cannot carry a meeting created after it),
+    so a digest of new meetings reads no snapshot at all."""
+    created = dict(db.session.execute(db.select(Meeting.slug, Meeting.created_at).where(Meeting.slug.in_(slugs))).all())
+    if not created:
+        return {}
+    candidates = db.session.execute(
+        db.select(Digest.id, Digest.until)
+        .where(*_carrying_meetings(), Digest.until >= min(created.values()))
+        .order_by(Digest.until.desc(), Digest.id.desc())
+    ).all()
+    found: dict[str, dict[str, Any]] = {}
+    sought = set(created)
+    for start in range(0, len(candidates), SNAPSHOT_BATCH):
+        batch = candidates[start : start + SNAPSHOT_BATCH]
+        sought = {slug for slug in sought if created[slug] <= batch[0].until}
+        if not sought:
+            break
+        query = db.select(Digest.id, Digest.content).where(Digest.id.in_([digest.id for digest in batch]))
+        contents = dict(db.session.execute(query).all())
+        for digest in batch:
+            for item in contents[digest.id].get("meetings", []):
+                if item["slug"] in sought and created[item["slug"]] <= digest.until:
+                    found[item["slug"]] = item
+                    sought.discard(item["slug"])
+    return found
+
+
+def _carrying_meetings() -> tuple[Any, ...]:
+    """Conditions for digests whose meetings readers have seen, or will: real digests that went or are going out."""
+    return (
+        Digest.is_test.is_(False),
+        Digest.kind == "digest",
+        Digest.status.in_(CLAIMING_STATUSES),
+        Digest.topics.op("&", return_type=Integer)(int(Topic.MEETINGS)) != 0,
+    )
 
 
 def subject_for(content: dict[str, list[Any]], topics: int, when: datetime) -> str:
-    """A subject like ``SMEWG News — November 2026: 2 meetings, 1 project``."""
-    counts = []
-    for topic in Topic(topics).to_names():
-        count = len(content.get(topic, []))
-        if count:
-            counts.append(f"{count} {NOUNS[topic][count != 1]}")
+    """A subject like ``SMEWG News — November 2026: 3 meetings (1 changed), 1 project``."""
+    counts = [_count(topic, content[topic]) for topic in Topic(topics).to_names() if content.get(topic)]
     return f"{current_app.config['ORG_NAME']} — {when.strftime('%B %Y')}: {', '.join(counts)}"
+
+
+def _count(topic: str, items: list[dict[str, Any]]) -> str:
+    """``2 news items``; meetings add what changed: ``3 meetings (1 cancelled, 1 changed)``, ``1 meeting changed``."""
+    count = f"{len(items)} {NOUNS[topic][len(items) != 1]}"
+    if topic != "meetings":
+        return count
+    cancelled = sum(1 for item in items if is_cancellation(item))
+    changed = sum(1 for item in items if item.get("was")) - cancelled
+    notes = [f"{number} {word}" for number, word in ((cancelled, "cancelled"), (changed, "changed")) if number]
+    if not notes:
+        return count
+    if len(notes) == 1 and cancelled + changed == len(items):
+        return f"{count} {notes[0].split()[1]}"
+    return f"{count} ({', '.join(notes)})"
+
+
+def is_cancellation(item: dict[str, Any]) -> bool:
+    """True for a meeting entry that announces the meeting is now cancelled."""
+    return "status" in (item.get("was") or {}) and item["status"] == "cancelled"
 
 
 def archive_url(digest: Digest) -> str:
@@ -87,7 +174,9 @@ def sections(content: dict[str, list[dict[str, Any]]], topics: int, today: date 
     """The topics of ``topics`` that have items, in the fixed order, ready for a template.
 
     Each item links to its public page; meetings come upcoming first (soonest first), then past
-    ones (most recent first), and only meetings not over by ``today`` (default: today) get a calendar link."""
+    ones (most recent first), and only meetings not over by ``today`` (default: today) get a calendar link.
+    Meetings that changed since readers last saw them open the list in a section of their own, ``changed``,
+    instead of being among the meetings."""
     base_url = current_app.config["BASE_URL"]
     today = today or org_today(utcnow())
     found = []
@@ -96,16 +185,52 @@ def sections(content: dict[str, list[dict[str, Any]]], topics: int, today: date 
         if topic == "meetings":
             items = meetings_in_order(items, today)
             for item in items:
-                item["when"] = date_range(date.fromisoformat(item["start_date"]), date.fromisoformat(item["end_date"]))
-                item["where"] = place(item["city"], item["economy"])
-                item["calendar_url"] = None if item["past"] else calendar_url(item["slug"], base_url)
+                _describe_meeting(item, base_url)
+            changed = [item for item in items if item["was"]]
+            if changed:
+                found.append({"name": "changed", "heading": CHANGED_HEADING, "items": changed})
+            items = [item for item in items if not item["was"]]
         if topic == "news":
             for item in items:
                 item["date"] = long_date(date.fromisoformat(item["published_on"]))
                 item["paragraphs"] = paragraphs(item["body"])
+                item["link"] = item.get("link")  # digests snapshotted before news had links
         if items:
             found.append({"name": topic, "heading": TOPIC_LABELS[topic], "items": items})
     return found
+
+
+def _describe_meeting(item: dict[str, Any], base_url: str) -> None:
+    """Add to a meeting entry its dates and place in words, its calendar link and, if it changed, what changed."""
+    item["when"] = _when(item)
+    item["where"] = place(item["city"], item["economy"])
+    item["calendar_url"] = None if item["past"] else calendar_url(item["slug"], base_url)
+    item["was"] = item.get("was") or {}
+    if item["was"]:
+        before = {**item, **item["was"]}
+        item["cancelled"] = is_cancellation(item)
+        item["was_when"], item["was_where"] = _when(before), place(before["city"], before["economy"])
+        item["changes"] = _changes(before, item)
+
+
+def _when(item: dict[str, Any]) -> str:
+    """A meeting entry's dates in words: ``8–9 December 2026``."""
+    return date_range(date.fromisoformat(item["start_date"]), date.fromisoformat(item["end_date"]))
+
+
+def _changes(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, str]]:
+    """What changed between two versions of a meeting entry, each as a label with the old and new value in words."""
+    pairs = [
+        ("Title", before["title"], after["title"]),
+        ("Dates", _when(before), _when(after)),
+        (
+            "Place",
+            place(before["city"], before["economy"]) or NO_PLACE,
+            place(after["city"], after["economy"]) or NO_PLACE,
+        ),
+        ("Status", before["status"], after["status"]),
+    ]
+    return [{"label": label, "old": old, "new": new} for label, old, new in pairs if old != new]
 
 
 def meetings_in_order(items: list[dict[str, Any]], today: date) -> list[dict[str, Any]]:
