@@ -22,7 +22,7 @@ OTHER_PATHS = (
     "/archive/{}", "/archive/1?t={}", "/meetings/{}.ics", "/meetings/{}", "/projects/{}", "/news/{}",
     "/dev/mail/{}", "/dev/mail/{}/html", "/webhooks/{}",
 )  # fmt: skip
-FIELD_NAMES = ("email", "name", "topics", "website", "csrf_token", "List-Unsubscribe")
+FIELD_NAMES = ("email", "name", "topics", "reminder_days", "website", "csrf_token", "List-Unsubscribe")
 
 text = st.text(st.characters(exclude_categories=("Cs",)), max_size=300)
 json_values = st.recursive(
@@ -32,7 +32,7 @@ json_values = st.recursive(
 )
 form_values = st.dictionaries(
     st.sampled_from(FIELD_NAMES) | text,
-    text | st.lists(st.sampled_from(("meetings", "projects", "news")) | text, max_size=4),
+    text | st.lists(st.sampled_from(("meetings", "projects", "news", "1", "3", "7", "14")) | text, max_size=4),
     max_size=6,
 )
 
