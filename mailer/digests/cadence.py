@@ -200,8 +200,8 @@ def describe_review(minutes: int) -> str:
         return "none"
     days, rest = divmod(minutes, 1440)
     hours, mins = divmod(rest, 60)
-    if days and not rest:
-        return f"{days} day{'s' if days != 1 else ''}"
+    if days > 1 and not rest:
+        return f"{days} days"
     hours += days * 24
     parts = [f"{hours} hour{'s' if hours != 1 else ''}"] if hours else []
     return " ".join(parts + ([f"{mins} minute{'s' if mins != 1 else ''}"] if mins else []))
