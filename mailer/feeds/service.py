@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from redis.exceptions import LockNotOwnedError
+from sqlalchemy.exc import IntegrityError
 
 from ..content import importer
 from ..content.schema import SECTIONS, entry, slug_from_title
@@ -38,6 +39,8 @@ FEED_FIELDS = {
 #: A failing feed waits its interval times 2**failures, but never longer than this (or its interval).
 MAX_BACKOFF = timedelta(days=1)
 ACTOR = "feeds"
+#: Tries at storing one fetch when a slug it chose is taken by another writer meanwhile.
+STORE_ATTEMPTS = 3
 #: The task that fetches one feed (mailer/feeds/tasks.py), sent by name so this module never imports its tasks.
 FETCH_TASK = "mailer.feeds.fetch"
 
@@ -253,14 +256,32 @@ def _fetch_locked(feed: Feed, report: FetchReport, now: datetime, actor: str) ->
         if fetched.body is not None:
             today = now.astimezone(zone).date()
             if kind == "news":
-                parsed = parse_news(fetched.body, fetched.url, zone)
+                parsed = parse_news(fetched.body, url, zone)  # not the redirect's: relative guids stay put
             else:
                 parsed = parse_calendar(fetched.body, zone, today, meeting_kind or "other")
     except (FetchError, ParseError) as exc:
         report.error = str(exc)
         _record_failure(feed.id, report.error, now)
         return
-    feed = db.session.get(Feed, feed.id)
+    validators = (fetched.etag or etag, fetched.last_modified or last_modified)
+    for attempt in range(1, STORE_ATTEMPTS + 1):
+        try:
+            _store(feed.id, parsed, validators, report, now, actor)
+            return
+        except IntegrityError:
+            # A slug chosen here was taken meanwhile (another feed, the console): choose again.
+            db.session.rollback()
+            if attempt == STORE_ATTEMPTS:
+                raise
+
+
+def _store(
+    feed_id: int, parsed: Parsed | None, validators: tuple[str | None, str | None], report: FetchReport,
+    now: datetime, actor: str,
+) -> None:  # fmt: skip
+    """Import what was fetched (None: not modified) and record the success, in one transaction."""
+    report.created, report.updated, report.unchanged, report.skipped = {}, {}, 0, {}
+    feed = db.session.get(Feed, feed_id)
     if feed is None:
         report.error = "the feed was removed during the fetch"
         return
@@ -269,7 +290,7 @@ def _fetch_locked(feed: Feed, report: FetchReport, now: datetime, actor: str) ->
     else:
         _import(feed, parsed, report, now)
         feed.title = parsed.title or feed.title
-    _record_success(feed, fetched.etag or etag, fetched.last_modified or last_modified, now)
+    _record_success(feed, *validators, now)
     if report.changed:
         detail = {"created": report.created, "updated": report.updated, "skipped": report.skipped}
         db.session.add(AuditEntry(actor=actor, action="feeds.fetch", target=f"feed:{feed.id}", detail=detail))
