@@ -151,12 +151,10 @@ def _count(topic: str, items: list[dict[str, Any]]) -> str:
         return count
     cancelled = sum(1 for item in items if is_cancellation(item))
     changed = sum(1 for item in items if item.get("was")) - cancelled
+    if cancelled + changed == len(items) and not (cancelled and changed):
+        return f"{count} {'cancelled' if cancelled else 'changed'}"
     notes = [f"{number} {word}" for number, word in ((cancelled, "cancelled"), (changed, "changed")) if number]
-    if not notes:
-        return count
-    if len(notes) == 1 and cancelled + changed == len(items):
-        return f"{count} {notes[0].split()[1]}"
-    return f"{count} ({', '.join(notes)})"
+    return f"{count} ({', '.join(notes)})" if notes else count
 
 
 def is_cancellation(item: dict[str, Any]) -> bool:
