@@ -32,7 +32,9 @@ class FeedForm(FlaskForm):
     )
     kind = SelectField("Its entries become", choices=[(k, k.capitalize()) for k in FEED_KINDS], default="news")
     meeting_kind = SelectField(
-        "Kind of meeting (meetings feeds)", choices=[("", "Other")] + [(k, k) for k in MEETING_KINDS if k != "other"]
+        "Kind of meeting (meetings feeds)",
+        choices=[("", "Other")] + [(k, k) for k in MEETING_KINDS if k != "other"],
+        default="",
     )
 
 
