@@ -502,11 +502,11 @@ def read_review_link(token: str) -> ReviewLink:
     if not (
         isinstance(payload, list)
         and len(payload) == 3
-        and all(isinstance(v, int) and not isinstance(v, bool) and 0 < v < 2**40 for v in payload[:2])
+        and all(isinstance(v, int) and not isinstance(v, bool) and 0 < v < 2**31 for v in payload[:2])
         and payload[2] in REVIEW_ACTIONS
     ):
         raise CadenceError("this link is not valid", 404)
-    staff = db.session.get(StaffUser, payload[0]) if payload[0] < 2**31 else None
+    staff = db.session.get(StaffUser, payload[0])
     if staff is None or not staff.active:
         raise CadenceError("this link belongs to a staff account that can no longer act", 403)
     run_at = datetime.fromtimestamp(payload[1], UTC)

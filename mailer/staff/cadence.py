@@ -14,8 +14,8 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
-from wtforms import DecimalField, HiddenField, IntegerField, SelectField, TimeField
-from wtforms.validators import InputRequired, NumberRange, Optional, Regexp, ValidationError
+from wtforms import DecimalField, HiddenField, IntegerField, SelectChoice, SelectField, TimeField
+from wtforms.validators import InputRequired, NumberRange, Optional, Regexp, StopValidation, ValidationError
 
 from ..digests import cadence
 from ..digests.compose import preview
@@ -27,20 +27,21 @@ bp = staff_only(Blueprint("staff_cadence", __name__, url_prefix="/staff/schedule
 review_bp = Blueprint("cadence_review", __name__, url_prefix="/staff/review")
 
 FREQUENCIES = [
-    ("daily", "Every day"),
-    ("weekly", "Every week"),
-    ("weeks", "Every few weeks"),
-    ("monthday", "Every month, on a day of the month"),
-    ("monthweekday", "Every month, on a weekday (e.g. the first Tuesday)"),
+    SelectChoice("daily", "Every day"),
+    SelectChoice("weekly", "Every week"),
+    SelectChoice("weeks", "Every few weeks"),
+    SelectChoice("monthday", "Every month, on a day of the month"),
+    SelectChoice("monthweekday", "Every month, on a weekday (e.g. the first Tuesday)"),
 ]
-WEEKDAYS = list(zip(cadence.DAYS, cadence.DAY_NAMES, strict=True))
-ORDINAL_CHOICES = [(o, o.capitalize()) for o in cadence.ORDINALS]
+WEEKDAYS = [SelectChoice(day, name) for day, name in zip(cadence.DAYS, cadence.DAY_NAMES, strict=True)]
+ORDINAL_CHOICES = [SelectChoice(o, o.capitalize()) for o in cadence.ORDINALS]
+EVERY_CHOICES = [SelectChoice(str(n), str(n)) for n in range(2, 9)]
 
 
 def _finite(form: FlaskForm, field: DecimalField) -> None:
     """A number, not NaN or infinity (which Decimal reads, and which no range can compare)."""
     if field.data is not None and not field.data.is_finite():
-        raise ValidationError("Enter a number of hours (0 for none).")
+        raise StopValidation("Enter a number of hours (0 for none).")
 
 
 _MINIMUM = [InputRequired(message="Enter a number from 1 to 999."), NumberRange(1, cadence.MAX_MIN_ITEMS)]
@@ -51,7 +52,7 @@ class CadenceForm(FlaskForm):
 
     frequency = SelectField("How often", choices=FREQUENCIES, default="weekly")
     weekday = SelectField("Day of the week", choices=WEEKDAYS, default="mon")
-    every = SelectField("Every how many weeks", choices=[(str(n), str(n)) for n in range(2, 9)], default="2")
+    every = SelectField("Every how many weeks", choices=EVERY_CHOICES, default="2")
     day = IntegerField("Day of the month (1 to 28)", validators=[Optional(), NumberRange(1, 28)], default=1)
     ordinal = SelectField("Which one in the month", choices=ORDINAL_CHOICES, default="first")
     at = TimeField("Time", format="%H:%M", validators=[InputRequired(message="Enter a time such as 09:00.")])
@@ -69,14 +70,17 @@ class CadenceForm(FlaskForm):
         super().__init__(*args, **kwargs)
         self.at.label.text = f"Time, {zone_label()}"
 
-    def validate_day(self, field: IntegerField) -> None:
-        """A monthly-by-date schedule needs its day."""
-        if self.frequency.data == "monthday" and field.data is None:
-            raise ValidationError("Enter the day of the month, 1 to 28.")
+    def validate(self, extra_validators: dict | None = None) -> bool:
+        """Each field, then: a monthly-by-date schedule needs its day."""
+        valid = super().validate(extra_validators)
+        if self.frequency.data == "monthday" and self.day.data is None and not self.day.errors:
+            self.day.errors = [*self.day.errors, "Enter the day of the month, 1 to 28."]
+            return False
+        return valid
 
     def validate_review_hours(self, field: DecimalField) -> None:
-        """Whole minutes only (0.5 is half an hour)."""
-        if field.data is not None and (field.data * 60) != int(field.data * 60):
+        """Whole minutes only (0.5 is half an hour); checked once the number is in range."""
+        if not field.errors and field.data is not None and (field.data * 60) != int(field.data * 60):
             raise ValidationError("Use whole minutes: 0.5 is half an hour, 0.25 a quarter.")
 
     def rule(self) -> str:
