@@ -43,6 +43,8 @@ class Document:
     length: bool = True
     etag: str = ""
     last_modified: str = ""
+    #: Answer 302 to this address instead.
+    location: str = ""
 
 
 @dataclass
@@ -71,6 +73,12 @@ class FeedServer:
                     return
                 if doc.stall:
                     server.release.wait(doc.stall)
+                if doc.location:
+                    self.send_response(302)
+                    self.send_header("Location", doc.location)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if doc.status != 200:
                     self.send_response(doc.status)
                     self.send_header("Content-Length", "5")
@@ -528,6 +536,7 @@ def test_cli_fetch_failure_exits_non_zero(app: Flask, runner: FlaskCliRunner, fe
         (["https://example.org/feed", "--as", "meetings", "--kind", "party"], "kind of meeting must be one of"),
         (["https://example.org/feed", "--as", "news", "--kind", "workshop"], "kind of meeting must be one of"),
         (["https://EXAMPLE.org/known", "--as", "news"], "already there"),
+        (["https://example.org/\ud800", "--as", "news"], "not valid text"),
     ],
 )
 def test_cli_bad_input_changes_nothing(app: Flask, runner: FlaskCliRunner, args: list[str], message: str) -> None:
@@ -546,3 +555,20 @@ def test_an_invalid_entry_is_skipped_not_fatal(app: Flask, feed_server: FeedServ
     feed_id = _add(app, feed_server.serve("/cal.ics", ics(LIMA, untitled), "text/calendar"), "meetings")
     assert _fetch(app, feed_id).summary() == "1 created, 0 updated, 0 unchanged, 1 skipped (1 invalid)"
     assert list(_meetings(app)) == ["58th SMEWG Meeting"]
+
+
+def test_redirects_are_followed_five_times_at_most(app: Flask, feed_server: FeedServer) -> None:
+    """A moved feed is read where it moved (relative Location too); a sixth redirect, or one to ftp:, is a failure."""
+    feed_server.serve("/real.rss", rss(FIRST), "application/rss+xml")
+    feed_server.serve("/moved.rss", b"", "text/plain", location="/real.rss")
+    assert _fetch(app, _add(app, feed_server.url("/moved.rss"))).summary().startswith("1 created")
+    for hop in range(6):
+        feed_server.serve(f"/loop{hop}", b"", "text/plain", location=feed_server.url(f"/loop{hop + 1}"))
+    feed_server.serve("/loop6", rss(FIRST), "application/rss+xml")
+    assert _fetch(app, _add(app, feed_server.url("/loop0"))).error == "more than 5 redirects"
+    feed_server.serve("/ftp", b"", "text/plain", location="ftp://example.org/feed.xml")
+    assert (
+        _fetch(app, _add(app, feed_server.url("/ftp"))).error
+        == "not an http:// or https:// address: ftp://example.org/feed.xml"
+    )
+    assert len(_news(app)) == 1

@@ -22,6 +22,7 @@ from redis.exceptions import LockNotOwnedError
 from sqlalchemy.exc import IntegrityError
 
 from ..content import importer
+from ..content.importer import SURROGATE
 from ..content.schema import SECTIONS, entry, slug_from_title
 from ..extensions import db
 from ..models import FEED_KINDS, MEETING_KINDS, AuditEntry, Feed, FeedEntry, utcnow
@@ -125,6 +126,8 @@ def _checked_url(url: str) -> str:
         raise FeedError(f"the address is longer than {MAX_URL} characters")
     if CONTROL.search(url) or " " in url:
         raise FeedError("the address must be one line without spaces")
+    if not url.isascii() and SURROGATE.search(url):
+        raise FeedError("the address is not valid text")
     try:
         parts = urlsplit(url)
         host = parts.hostname

@@ -10,7 +10,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
-from wtforms import SelectField, StringField
+from wtforms import SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired
 
 from ..feeds import service
@@ -30,10 +30,12 @@ class FeedForm(FlaskForm):
     url = StringField(
         "Feed address (http:// or https://)", validators=[DataRequired(message="Enter the feed's address.")]
     )
-    kind = SelectField("Its entries become", choices=[(k, k.capitalize()) for k in FEED_KINDS], default="news")
+    kind = SelectField(
+        "Its entries become", choices=[SelectChoice(k, k.capitalize()) for k in FEED_KINDS], default="news"
+    )
     meeting_kind = SelectField(
         "Kind of meeting (meetings feeds)",
-        choices=[("", "Other")] + [(k, k) for k in MEETING_KINDS if k != "other"],
+        choices=[SelectChoice("", "Other")] + [SelectChoice(k, k) for k in MEETING_KINDS if k != "other"],
         default="",
     )
 
