@@ -572,3 +572,22 @@ def test_redirects_are_followed_five_times_at_most(app: Flask, feed_server: Feed
         == "not an http:// or https:// address: ftp://example.org/feed.xml"
     )
     assert len(_news(app)) == 1
+
+
+def test_broken_events_are_left_out_and_counted() -> None:
+    """No UID, an unreadable start, a series: each is counted by its reason; a repeated property takes its first."""
+    from zoneinfo import ZoneInfo
+
+    from mailer.feeds.parse import parse_calendar
+
+    document = ics(
+        "SUMMARY:No UID\nDTSTART;VALUE=DATE:20250401",
+        "UID:broken@x\nSUMMARY:Broken\nDTSTART;VALUE=DATE:2025",
+        WEEKLY,
+        "UID:twice@x\nSUMMARY:First\nSUMMARY:Second\nDTSTART;VALUE=DATE:20250401\nSTATUS:CANCELLED\nSTATUS:CONFIRMED",
+    )
+    parsed = parse_calendar(document.encode(), ZoneInfo("UTC"), NOW.date(), "workshop")
+    assert parsed.left_out == {"no UID": 1, "unreadable": 1, "recurring": 1}
+    (only,) = parsed.entries
+    assert (only.guid, only.values["title"], only.values["status"], only.values["kind"]) == (
+        "twice@x", "First", "cancelled", "workshop")  # fmt: skip

@@ -109,7 +109,7 @@ def parse_news(body: bytes, url: str, zone: ZoneInfo) -> Parsed:
 
     ``published_on`` is None for an entry without a date: the caller knows when it was first seen."""
     document = feedparser.parse(io.BytesIO(body), response_headers={"content-location": url})
-    if not document.version:
+    if not document.get("version"):
         raise ParseError("not an RSS or Atom feed")
     title = document.feed.get("title")
     parsed = Parsed(one_line(title, 300) if isinstance(title, str) else None)
@@ -153,60 +153,68 @@ def parse_calendar(body: bytes, zone: ZoneInfo, today: date, meeting_kind: str) 
     """An iCalendar document's single events as meeting entries (a ParseError when it is not iCalendar)."""
     try:
         calendar = icalendar.Calendar.from_ical(body)
-    except (ValueError, IndexError, KeyError, TypeError):
+    except (ValueError, IndexError, KeyError, TypeError, AttributeError):
+        # AttributeError too: icalendar 7.3 trips over some broken parameters (a repeated VALUE=) that way.
         raise ParseError("not an iCalendar document") from None
     if not isinstance(calendar, icalendar.Calendar) or calendar.name != "VCALENDAR":
         raise ParseError("not an iCalendar document")
     name = calendar.get("X-WR-CALNAME")
     parsed = Parsed(one_line(str(name), 300) if name else None)
     for event in calendar.walk("VEVENT"):
-        uid = str(event.get("UID") or "").strip()
+        uid = _text(event, "UID").strip()
         if not uid:
             parsed.leave_out("no UID")
         elif any(key in event for key in ("RRULE", "RDATE", "RECURRENCE-ID")):
             parsed.leave_out("recurring")
         else:
-            values = _meeting_values(event, zone, today, meeting_kind)
-            if values is None:
-                parsed.leave_out("no readable start")
-            else:
-                parsed.entries.append(Entry(uid, values))
+            try:
+                parsed.entries.append(Entry(uid, _meeting_values(event, zone, today, meeting_kind)))
+            except (KeyError, ValueError, TypeError, AttributeError, OverflowError):
+                # icalendar hands back odd values (or raises) for a broken property; the event is left out.
+                parsed.leave_out("unreadable")
     return parsed
 
 
-def _meeting_values(event: Any, zone: ZoneInfo, today: date, meeting_kind: str) -> dict[str, Any] | None:
-    """One VEVENT as a meeting's values; None when its start cannot be read."""
-    try:
-        start, end = _dates(event, zone)
-    except (KeyError, ValueError, TypeError, OverflowError):
-        return None
-    if str(event.get("STATUS", "")).upper() == "CANCELLED":
-        status = "cancelled"
-    else:
-        status = "held" if end < today else "upcoming"
-    description = str(event.get("DESCRIPTION") or "")
+def _text(event: Any, name: str) -> str:
+    """A property's text; the first value when the event repeats the property, "" when it has none."""
+    value = event.get(name)
+    if isinstance(value, list):
+        value = value[0] if value else None
+    return str(value) if value is not None else ""
+
+
+def _meeting_values(event: Any, zone: ZoneInfo, today: date, meeting_kind: str) -> dict[str, Any]:
+    """One VEVENT as a meeting's values; ValueError (and the like) when its dates cannot be read."""
+    start, end = _dates(event, zone)
+    cancelled = _text(event, "STATUS").upper() == "CANCELLED"
+    status = "cancelled" if cancelled else ("held" if end < today else "upcoming")
+    description = _text(event, "DESCRIPTION")
     summary = text_from_html(description) if TAG.search(description) else text_from_plain(description)
     return {
-        "title": one_line(str(event.get("SUMMARY") or ""), _limit("meetings", "title")),
+        "title": one_line(_text(event, "SUMMARY"), _limit("meetings", "title")),
         "kind": meeting_kind,
         "start_date": start.isoformat(),
         "end_date": end.isoformat(),
-        "city": one_line(str(event.get("LOCATION") or ""), _limit("meetings", "city")) or None,
+        "city": one_line(_text(event, "LOCATION"), _limit("meetings", "city")) or None,
         "status": status,
         "summary": cut(summary, _limit("meetings", "summary")) or None,
-        "link": _http_url(str(event.get("URL") or "")),
+        "link": _http_url(_text(event, "URL")),
     }
 
 
 def _dates(event: Any, zone: ZoneInfo) -> tuple[date, date]:
-    """The first and last day of an event in ``zone``: an all-day DTEND is exclusive, and so is an end at midnight."""
-    start = event.decoded("DTSTART")
+    """The first and last day of an event in ``zone``: an all-day DTEND is exclusive, and so is an end at midnight.
+
+    A time whose TZID names no zone icalendar knows is read as floating, in ``zone``."""
+    start = event.decoded("DTSTART")  # KeyError when there is none
     if "DTEND" in event:
         end = event.decoded("DTEND")
     elif "DURATION" in event:
         end = start + event.decoded("DURATION")
     else:
         end = start if isinstance(start, datetime) else start + timedelta(days=1)
+    if not isinstance(start, date) or not isinstance(end, date):
+        raise ValueError("a date icalendar could not read")  # it hands back the text it found
     first, last = _day(start, zone), _day(end, zone)
     exclusive = not isinstance(end, datetime) or _local(end, zone).time() == datetime.min.time()
     if exclusive and last > first:
