@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
+from flask.testing import FlaskClient, FlaskCliRunner
 
 from mailer.content.display import org_today
 from mailer.content.importer import import_text
@@ -365,6 +365,21 @@ def test_the_console_labels_a_reminder(app: Flask, auth: AuthActions) -> None:
     assert "<h1>Reminder</h1>" in page
     assert "a meeting reminder, not a numbered digest" in page
     assert "Reminder: Meeting smewg-59 starts in 3 days" in page
+
+
+def test_status_and_cancel_name_a_reminder_as_one(app: Flask, auth: AuthActions, runner: FlaskCliRunner) -> None:
+    """`digest status` and the console's cancel question speak of a reminder, not of a numbered digest."""
+    _meeting(app, "smewg-59", date(2026, 12, 8))
+    _reader(app, "ann@example.org", 3)
+    (digest_id,) = _send_due(app, _local(date(2026, 12, 5), 9))
+    result = runner.invoke(args=["digest", "status", str(digest_id)])
+    assert result.exit_code == 0, result.output
+    first_line = result.output.splitlines()[0]
+    assert "(meeting reminder: Reminder: Meeting smewg-59 starts in 3 days" in first_line
+    assert "Digest None" not in result.output
+    page = auth.login().get(f"/staff/digests/{digest_id}?confirm=cancel").get_data(as_text=True)
+    assert "(a reminder is not sent again)" in page
+    assert "its content goes in the next digest" not in page
 
 
 def test_ring_sends_a_reminder_made_by_the_service(app: Flask, mailbox: CaughtMail, celery_worker: object) -> None:

@@ -84,7 +84,12 @@ def digest_status(digest_id: int) -> None:
     if digest is None:
         raise click.ClickException(f"no digest {digest_id}")
     status = f"paused ({digest.paused_reason})" if digest.status == DigestStatus.PAUSED else digest.status
-    shown = f" (test to {digest.test_to})" if digest.is_test else f" (Digest {digest.number} to readers)"
+    if digest.is_test:
+        shown = f" (test to {digest.test_to})"
+    elif digest.kind == "reminder":
+        shown = f" (meeting reminder: {digest.subject})"
+    else:
+        shown = f" (Digest {digest.number} to readers)"
     click.echo(f"digest {digest.id}: {status}{shown}")
     counts = delivery_counts(digest_id)
     for name in DELIVERY_STATUSES:
