@@ -43,6 +43,7 @@ SAMPLES = {
     "action": "pause",
     "change": "activate",
     "filename": "site.css",
+    "feed_id": 1,
 }
 #: Content for the signed-in walk: enough for the digest preview to exist, and a page for the sample slug.
 CONTENT = {"meetings": [meeting()]}
@@ -92,8 +93,8 @@ def _check(response: TestResponse, where: str, *, hsts: bool) -> None:
     assert headers.get("Content-Security-Policy") == (MAIL_FRAME_POLICY if framed else SITE_POLICY), where
     assert headers.get("X-Frame-Options") == ("SAMEORIGIN" if framed else "DENY"), where
     assert headers.get("X-Content-Type-Options") == "nosniff", where
-    # Every /subscriptions/ URL holds a link token in its path; archive links hold theirs in ?t=.
-    token = "/subscriptions/" in where or "?t=" in where or "/password-reset/" in where
+    # Every /subscriptions/ and /staff/review/ URL holds a link token in its path; archive links hold theirs in ?t=.
+    token = any(part in where for part in ("/subscriptions/", "?t=", "/password-reset/", "/staff/review/"))
     assert headers.get("Referrer-Policy") == ("no-referrer" if token else "strict-origin-when-cross-origin"), where
     assert headers.get("Strict-Transport-Security") == ("max-age=31536000; includeSubDomains" if hsts else None), where
     # form-action 'self' holds only while every form of ours posts to our own origin.

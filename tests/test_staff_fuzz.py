@@ -14,7 +14,9 @@ from mailer.staff.service import create_staff, find_staff
 PASSWORD = "correct horse battery"
 text = st.text(st.characters(exclude_categories=("Cs",)), max_size=200)
 FIELDS = ("role", "password", "slug", "title", "kind", "number", "start_date", "end_date", "status", "link",
-          "year", "published_on", "body", "email", "at", "demo", "confirm", "confirm_email")  # fmt: skip
+          "year", "published_on", "body", "email", "at", "demo", "confirm", "confirm_email",
+          "frequency", "weekday", "every", "day", "ordinal", "review_hours", "min_meetings", "min_projects",
+          "min_news", "run", "url", "meeting_kind")  # fmt: skip
 PATHS = (
     "/staff/", "/staff/digests/next", "/staff/digests/next/html", "/staff/digests/test", "/staff/digests/send",
     "/staff/digests/schedule", "/staff/digests/{}", "/staff/digests/{}/progress", "/staff/digests/{}/cancel",
@@ -33,6 +35,8 @@ PATHS = (
     "/staff/account", "/staff/account/password", "/staff/account/totp", "/staff/account/totp/off", "/staff/login/code",
     "/staff/password-reset", "/staff/password-reset/{}",
     "/staff/team/", "/staff/team/{}/deactivate", "/staff/team/{}/activate", "/staff/logout",
+    "/staff/schedule/", "/staff/schedule/off", "/staff/schedule/hold", "/staff/schedule/release",
+    "/staff/schedule/{}", "/staff/review/{}", "/staff/feeds/", "/staff/feeds/{}/fetch", "/staff/feeds/{}/remove",
 )  # fmt: skip
 
 

@@ -24,13 +24,15 @@ PAGES = {
     "/staff/content/": "Content",
     "/staff/content/news/new": "Content",
     "/staff/digests/next": "Digests",
+    "/staff/schedule/": "Schedule",
+    "/staff/feeds/": "Feeds",
     "/staff/subscribers/": "Subscribers",
     "/staff/subscribers/?q=ann": "Subscribers",
     "/staff/bounces": "Bounces",
     "/staff/suppressions": "Bounces",
     "/staff/audit": "Audit",
 }
-SECTIONS = ["Dashboard", "Content", "Digests", "Subscribers", "Bounces", "Audit"]
+SECTIONS = ["Dashboard", "Content", "Digests", "Schedule", "Feeds", "Subscribers", "Bounces", "Audit"]
 NAV = re.compile(r'<nav class="console" aria-label="Console">(.*?)</nav>', re.S)
 LINK = re.compile(r'<a href="[^"]+"( aria-current="page")?>([^<]+)</a>')
 #: One row of the audit table: its cells' text.
