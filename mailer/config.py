@@ -169,6 +169,10 @@ def load_config(environ: Mapping[str, str], instance_path: str) -> dict[str, obj
     config["CONSENT_VERSION"] = get.line("CONSENT_VERSION", 32) or DEFAULTS["CONSENT_VERSION"]
     config["ORG_TIMEZONE"] = get.timezone("ORG_TIMEZONE")
     config["CHECK_DELIVERABILITY"] = get.flag("CHECK_DELIVERABILITY")
+    # Feeds may reach loopback and private networks only when allowed: in production that is a
+    # choice (a feed URL must not reach the cloud's metadata service or an internal admin page).
+    chosen = get.raw("FEED_ALLOW_PRIVATE") is not None or production
+    config["FEED_ALLOW_PRIVATE"] = get.flag("FEED_ALLOW_PRIVATE") if chosen else True
     config["PREFERRED_URL_SCHEME"] = urlsplit(str(config["BASE_URL"])).scheme
     config["SESSION_COOKIE_SECURE"] = config["PREFERRED_URL_SCHEME"] == "https"
     config["PROXY_FIX_HOPS"] = get.count("PROXY_FIX_HOPS")

@@ -111,12 +111,25 @@ def test_production_names_a_missing_variable(tmp_path: Path, name: str) -> None:
         ("RATELIMIT_SUBSCRIBE_IP", "lots"),
         ("RATELIMIT_CONFIRM_ADDRESS", "3 per fortnight"),
         ("RATELIMIT_CONFIRM_DOMAIN", "200"),
+        ("FEED_ALLOW_PRIVATE", "sometimes"),
+        ("FEED_FETCH_INTERVAL", "10"),
+        ("FEED_MAX_BYTES", "5MB"),
+        ("FEED_TIMEOUT", "0"),
+        ("REMINDER_HOUR", "24"),
     ],
 )
 def test_production_names_a_malformed_variable(tmp_path: Path, name: str, value: str) -> None:
     """A malformed value is refused with the variable's name."""
     with pytest.raises(ConfigError, match=name):
         load_config({**PRODUCTION, name: value}, str(tmp_path))
+
+
+def test_feeds_reach_private_networks_only_when_allowed(tmp_path: Path) -> None:
+    """Production keeps feeds on the public internet unless FEED_ALLOW_PRIVATE=1; the embedded default allows them."""
+    assert load_config(PRODUCTION, str(tmp_path))["FEED_ALLOW_PRIVATE"] is False
+    assert load_config({**PRODUCTION, "FEED_ALLOW_PRIVATE": "1"}, str(tmp_path))["FEED_ALLOW_PRIVATE"] is True
+    assert load_config({}, str(tmp_path))["FEED_ALLOW_PRIVATE"] is True
+    assert load_config({"FEED_ALLOW_PRIVATE": "0"}, str(tmp_path))["FEED_ALLOW_PRIVATE"] is False
 
 
 def test_dkim_needs_a_readable_pem_key(tmp_path: Path) -> None:

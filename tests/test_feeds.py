@@ -24,6 +24,7 @@ from mailer.content.schema import entry
 from mailer.content.service import archive_item, delete_item
 from mailer.extensions import db
 from mailer.feeds import service
+from mailer.feeds.fetch import FetchError, _pinned
 from mailer.feeds.parse import text_from_html
 from mailer.models import AuditEntry, Feed, FeedEntry, Meeting, MeetingChange, NewsItem
 
@@ -429,6 +430,62 @@ def test_a_connection_refused_is_reported(app: Flask) -> None:
 
     feed_id = _add(app, f"http://127.0.0.1:{free_port()}/feed")
     assert _fetch(app, feed_id).error.startswith("could not connect: ")
+
+
+def test_two_admins_adding_one_feed_at_once_make_one(app: Flask) -> None:
+    """Two additions of the same address (case of the host aside) at the same moment: one feed, one refusal."""
+    outcomes: list[str] = []
+    start = threading.Barrier(2)
+
+    def add(url: str) -> None:
+        with app.app_context():
+            start.wait()
+            try:
+                service.add_feed(url, "news", None, actor="test", now=NOW)
+                outcomes.append("added")
+            except service.FeedError as exc:
+                outcomes.append(str(exc))
+
+    threads = [threading.Thread(target=add, args=(url,)) for url in ("https://example.org/n", "https://EXAMPLE.org/n")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["added", "this feed is already there"]
+    with app.app_context():
+        assert db.session.execute(db.select(db.func.count()).select_from(Feed)).scalar_one() == 1
+
+
+def test_private_networks_are_refused_unless_allowed(app: Flask, feed_server: FeedServer) -> None:
+    """FEED_ALLOW_PRIVATE off (production's default): a feed on this machine is refused before any request
+    (each redirect's target is checked the same way); on, the same feed is read."""
+    app.config.update(FEED_ALLOW_PRIVATE=False)
+    feed_id = _add(app, feed_server.serve("/news.rss", rss(FIRST), "application/rss+xml"))
+    assert _fetch(app, feed_id).error == "127.0.0.1 is on a private or local network, which feeds may not reach"
+    assert feed_server.requests == []
+    assert _news(app) == {}
+    app.config.update(FEED_ALLOW_PRIVATE=True)
+    assert _fetch(app, feed_id, NOW + timedelta(days=1)).error is None
+    assert len(_news(app)) == 1
+
+
+@pytest.mark.parametrize(
+    "url", ["http://localhost/feed", "http://10.1.2.3/feed", "http://169.254.169.254/latest/meta-data/",
+            "http://[::1]/feed", "http://[::ffff:127.0.0.1]/feed", "https://192.168.0.1/feed", "http://0.0.0.0/"],
+)  # fmt: skip
+def test_each_kind_of_inside_address_is_refused(url: str) -> None:
+    """Loopback, private, link-local (cloud metadata), mapped and unspecified addresses are all refused."""
+    with pytest.raises(FetchError, match="is on a private or local network"):
+        _pinned(url, allow_private=False)
+
+
+def test_a_public_address_is_pinned_with_its_name_kept() -> None:
+    """The request goes to the checked address; the Host header and the TLS server name stay the feed's."""
+    target, headers, extensions = _pinned("https://93.184.215.14:8443/feed.xml?x=1", allow_private=False)
+    assert target == "https://93.184.215.14:8443/feed.xml?x=1"
+    assert headers == {"Host": "93.184.215.14:8443"}
+    assert extensions == {"sni_hostname": "93.184.215.14"}
+    assert _pinned("http://127.0.0.1/feed", allow_private=True) == ("http://127.0.0.1/feed", {}, {})
 
 
 def test_success_clears_the_failure(app: Flask, feed_server: FeedServer) -> None:

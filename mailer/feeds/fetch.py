@@ -7,10 +7,12 @@ It knows nothing of the database: it takes a URL and what the server said last t
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import socket
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -33,6 +35,8 @@ class Limits:
     timeout: float
     max_bytes: int
     user_agent: str
+    #: False: only addresses on the public internet (no loopback, private, link-local or reserved ones).
+    allow_private: bool = True
 
 
 @dataclass(frozen=True)
@@ -60,10 +64,13 @@ def fetch(url: str, etag: str | None, last_modified: str | None, limits: Limits)
         with httpx.Client(follow_redirects=False, trust_env=False) as client:
             for _ in range(MAX_REDIRECTS + 1):
                 _check_scheme(url)
-                with client.stream("GET", url, headers=headers, timeout=_timeout(deadline, limits)) as response:
+                target, pinned, extensions = _pinned(url, limits.allow_private)
+                with client.stream(
+                    "GET", target, headers=headers | pinned, timeout=_timeout(deadline, limits), extensions=extensions
+                ) as response:
                     location = response.headers.get("location")
                     if response.is_redirect and location:
-                        url = str(response.url.join(location))
+                        url = str(httpx.URL(url).join(location))
                         continue
                     return _answer(response, url, deadline, limits)
     except httpx.TimeoutException:
@@ -83,6 +90,31 @@ def _check_scheme(url: str) -> None:
     """Only http:// and https:// (a redirect may point anywhere)."""
     if urlsplit(url).scheme.lower() not in ("http", "https"):
         raise FetchError(f"not an http:// or https:// address: {url[:200]}")
+
+
+def _pinned(url: str, allow_private: bool) -> tuple[str, dict[str, str], dict[str, str]]:
+    """Where to connect for ``url``: unchanged when private networks are allowed, else its public address.
+
+    The host is resolved here and every address it has must be on the public internet; the request
+    then goes to that address (Host header and TLS server name kept), so a name that resolves
+    differently a moment later (DNS rebinding) cannot lead the fetch inside the network."""
+    if allow_private:
+        return url, {}, {}
+    parts = urlsplit(url)
+    host, https = parts.hostname or "", parts.scheme.lower() == "https"
+    try:
+        port = parts.port or (443 if https else 80)
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError, ValueError):
+        raise FetchError(f"could not connect: no address found for {host[:200]}") from None
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in found]
+    if not addresses or not all(address.is_global for address in addresses):
+        raise FetchError(f"{host[:200]} is on a private or local network, which feeds may not reach")
+    first = addresses[0]
+    netloc = (f"[{first}]" if first.version == 6 else str(first)) + (f":{parts.port}" if parts.port else "")
+    target = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
+    host_header = parts.netloc.rsplit("@", 1)[-1]
+    return target, {"Host": host_header}, {"sni_hostname": host} if https else {}
 
 
 def _timeout(deadline: float, limits: Limits) -> httpx.Timeout:

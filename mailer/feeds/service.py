@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from redis.exceptions import LockNotOwnedError
+from redis.exceptions import LockError, LockNotOwnedError
 from sqlalchemy.exc import IntegrityError
 
 from ..content import importer
@@ -106,9 +106,19 @@ def add_feed(url: str, kind: str, meeting_kind: str | None, actor: str, now: dat
     meeting_kind = meeting_kind or None
     if meeting_kind is not None and (kind != "meetings" or meeting_kind not in MEETING_KINDS):
         raise FeedError(f"a meetings feed's kind of meeting must be one of {', '.join(MEETING_KINDS)}", "meeting_kind")
+    # One addition at a time across every web and CLI process, so two admins adding one URL make one feed.
+    try:
+        with get_redis().lock(redis_key("feeds:adding"), timeout=30, blocking_timeout=10):
+            return _add_unlocked(url, kind, meeting_kind, actor, now or utcnow())
+    except LockError:
+        raise FeedError("another feed is being added right now; try again in a moment") from None
+
+
+def _add_unlocked(url: str, kind: str, meeting_kind: str | None, actor: str, now: datetime) -> Feed:
+    """Add the checked feed unless its URL is known (the adding lock held)."""
     if any(_same_url(url, known) for known in db.session.execute(db.select(Feed.url)).scalars()):
         raise FeedError("this feed is already there")
-    feed = Feed(url=url, kind=kind, meeting_kind=meeting_kind, created_by=actor, next_fetch_at=now or utcnow())
+    feed = Feed(url=url, kind=kind, meeting_kind=meeting_kind, created_by=actor, next_fetch_at=now)
     db.session.add(feed)
     db.session.flush()
     detail = {"url": url, "kind": kind, "meeting_kind": meeting_kind}
@@ -252,7 +262,9 @@ def _fetch_locked(feed: Feed, report: FetchReport, now: datetime, actor: str) ->
     db.session.rollback()  # no transaction stays open while the network is waited on
     config = current_app.config
     zone = ZoneInfo(config["ORG_TIMEZONE"])
-    limits = Limits(float(config["FEED_TIMEOUT"]), int(config["FEED_MAX_BYTES"]), _user_agent())
+    limits = Limits(
+        float(config["FEED_TIMEOUT"]), int(config["FEED_MAX_BYTES"]), _user_agent(), bool(config["FEED_ALLOW_PRIVATE"])
+    )
     try:
         fetched = fetch(url, etag, last_modified, limits)
         parsed = None
