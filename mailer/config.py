@@ -101,6 +101,8 @@ DEFAULTS: dict[str, object] = {
     "DNS_NAMESERVER": None,
     # No form or API body is anywhere near this; larger requests get 413.
     "MAX_CONTENT_LENGTH": 1024 * 1024,
+    # How staff passwords are hashed (Werkzeug's method string); not read from the environment.
+    "PASSWORD_HASH_METHOD": "scrypt",
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
 }

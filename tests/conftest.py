@@ -132,7 +132,11 @@ def postgres_database(postgres_url: str, tmp_path_factory: pytest.TempPathFactor
 
 
 def _empty_postgres(url: str) -> None:
-    """Remove every row from every table (TRUNCATE skips the consent log's row triggers)."""
+    """Remove every row from every table and restart every id.
+
+    Only tables that hold a row are emptied, with DELETE under ``session_replication_role = replica``
+    (no triggers, so neither foreign keys nor the consent log's guard): on a few small tables that costs
+    a few milliseconds, where a TRUNCATE of every table cost a tenth of a second after each of hundreds of tests."""
     with _admin(url) as conn:
         conn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -140,7 +144,16 @@ def _empty_postgres(url: str) -> None:
         )
         tables = [r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
         tables = [t for t in tables if t != "alembic_version"]
-        conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+        probe = " UNION ALL ".join(f"(SELECT '{t}' FROM {t} LIMIT 1)" for t in tables)
+        filled = [r[0] for r in conn.execute(probe)]
+        with conn.transaction():
+            conn.execute("SET LOCAL session_replication_role = replica")
+            for table in filled:
+                conn.execute(f"DELETE FROM {table}")
+            conn.execute(
+                "SELECT setval(c.oid, 1, false) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.relkind = 'S' AND n.nspname = 'public'"
+            )
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -261,6 +274,8 @@ def app(
             "SMTP_URL": f"smtp://127.0.0.1:{port}",
             # Its own Redis namespace: Celery queue, rate-limit counters, locks, heartbeat.
             "REDIS_PREFIX": f"mailer-test-{run}",
+            # Hundreds of sign-ins: a cheap hash instead of scrypt's quarter second each (a test checks scrypt).
+            "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
         }
     )
     # Flask-Limiter keeps the key prefix of the first app it was bound to in this process;

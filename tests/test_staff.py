@@ -7,6 +7,7 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 from werkzeug.security import check_password_hash
 
+from mailer.config import DEFAULTS
 from mailer.extensions import db
 from mailer.models import AuditEntry, StaffUser
 
@@ -33,6 +34,16 @@ def test_create_with_password_from_stdin(app: Flask, runner: FlaskCliRunner) -> 
     with app.app_context():
         entry = db.session.execute(db.select(AuditEntry)).scalar_one()
         assert (entry.action, entry.target) == ("staff.create", "Editor@example.org")
+
+
+def test_passwords_are_hashed_with_scrypt_outside_the_tests(app: Flask, runner: FlaskCliRunner) -> None:
+    """The installation's default method is Werkzeug's scrypt (N=2^15, r=8, p=1); the tests' cheap one is theirs."""
+    app.config["PASSWORD_HASH_METHOD"] = DEFAULTS["PASSWORD_HASH_METHOD"]
+    result = runner.invoke(args=["staff", "create", "ann@example.org", "--password-stdin"], input=PASSWORD + "\n")
+    assert result.exit_code == 0, result.output
+    [user] = _staff(app)
+    assert user.password_hash.startswith("scrypt:32768:8:1$")
+    assert check_password_hash(user.password_hash, PASSWORD)
 
 
 def test_create_asks_for_the_password_twice(app: Flask, runner: FlaskCliRunner) -> None:

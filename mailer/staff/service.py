@@ -23,8 +23,17 @@ from ..tokens import TokenInvalid, make_token, read_token
 
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024
-# Checked when no account matches, so a wrong address takes as long as a wrong password.
-_NO_ACCOUNT_HASH = generate_password_hash("no account has this password")
+
+
+def _hash(password: str) -> str:
+    """A password's hash by PASSWORD_HASH_METHOD (Werkzeug's scrypt; the tests choose a cheaper one)."""
+    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+
+
+@lru_cache(maxsize=4)
+def _no_account_hash(method: str) -> str:
+    """Checked when no account matches, so a wrong address takes as long as a wrong password."""
+    return generate_password_hash("no account has this password", method=method)
 
 
 #: A password-reset link works for an hour, once.
@@ -69,7 +78,7 @@ def create_staff(email: str, password: str, role: str = "editor", actor: str = "
     _check_new_password(password)
     if find_staff(address) is not None:
         raise StaffError(f"a staff account for {address} already exists")
-    user = StaffUser(email=address, password_hash=generate_password_hash(password), role=role)
+    user = StaffUser(email=address, password_hash=_hash(password), role=role)
     db.session.add(user)
     db.session.add(AuditEntry(actor=actor, action="staff.create", target=address, detail={"role": role}))
     db.session.commit()
@@ -80,7 +89,8 @@ def check_password(email: str, password: str) -> StaffUser | None:
     """The active account whose password matches; otherwise None (after the same work either way)."""
     # An address with control characters matches no account (PostgreSQL would refuse a NUL).
     user = find_staff(email) if email.isprintable() else None
-    valid = check_password_hash(user.password_hash if user else _NO_ACCOUNT_HASH, password)
+    stored = user.password_hash if user else _no_account_hash(current_app.config["PASSWORD_HASH_METHOD"])
+    valid = check_password_hash(stored, password)
     if user is None or not valid or not user.active:
         return None
     return user
@@ -135,7 +145,7 @@ def change_password(user: StaffUser, current: str, new: str, ip: str | None) -> 
 
 def _set_password(user: StaffUser, password: str) -> None:
     """Store a new password hash, forget any reset link and end every session (caller commits)."""
-    user.password_hash = generate_password_hash(password)
+    user.password_hash = _hash(password)
     user.password_reset_nonce_hash = None
     user.password_changed_at = utcnow()
     db.session.flush()
