@@ -195,7 +195,7 @@ def test_sns_fetches_follow_no_redirect() -> None:
             """Keep the test output quiet."""
 
     server = HTTPServer(("127.0.0.1", 0), Redirect)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         with pytest.raises(HTTPError):

@@ -39,7 +39,7 @@ def server(app: Flask) -> Iterator[str]:
     """The app served by werkzeug on a free port in a thread; yields its base URL."""
     port = free_port()
     httpd = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{port}"
     httpd.shutdown()

@@ -109,7 +109,7 @@ class LinkHandler(BaseHTTPRequestHandler):
 def links() -> Iterator[str]:
     """A local web server for the digest's links: its base URL."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), LinkHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
@@ -145,7 +145,7 @@ def serve(app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ca.issue_cert("127.0.0.1").configure_cert(context)
         server = make_server("127.0.0.1", 0, app, threaded=True, ssl_context=context)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         servers.append(server)
         return f"{'https' if https else 'http'}://127.0.0.1:{server.server_port}"
 

@@ -236,7 +236,7 @@ def serve_raw() -> Iterator[Callable[..., RawSMTPServer]]:
 
     def start(*, pipelining: bool) -> RawSMTPServer:
         server = RawSMTPServer(pipelining=pipelining)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         started.append(server)
         return server
 
