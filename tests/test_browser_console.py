@@ -17,8 +17,9 @@ import pytest
 from flask import Flask
 
 from mailer.content.importer import import_text
+from mailer.digests.cadence import set_schedule
 from mailer.extensions import db
-from mailer.models import Digest, Subscriber, utcnow
+from mailer.models import Digest, Feed, Subscriber, utcnow
 from mailer.staff.service import create_staff
 from tests import test_browser_subscribe
 from tests.conftest import STAFF_PASSWORD
@@ -70,14 +71,18 @@ def _console_pages(app: Flask) -> list[str]:
         import_text(json.dumps(digest_content()), actor=ADMIN)
         digest = Digest(subject="SMEWG news", status="sent", until=utcnow(), content={}, topics=7, sent_at=utcnow())
         subscriber = Subscriber(email="ann.reader@example.org", status="confirmed")
-        db.session.add_all([digest, subscriber])
+        # A failing feed, so the feeds page shows its failure in words.
+        feed = Feed(url="https://example.org/news.rss", kind="news", failures=2, last_error="timed out after 20 s")
+        db.session.add_all([digest, subscriber, feed])
         db.session.commit()
-        ids = digest.id, subscriber.id
+        set_schedule("weekly mon 09:00", 24 * 60, {"meetings": 1, "projects": 1, "news": 2}, ADMIN)
+        ids = digest.id, subscriber.id, feed.id
     return [
         "/staff/", "/staff/content/", "/staff/content/news/new", "/staff/content/news/nine-projects",
         "/staff/content/news/nine-projects/delete", "/staff/digests/next", "/staff/digests/send",
         f"/staff/digests/{ids[0]}", "/staff/subscribers/?q=example",
         f"/staff/subscribers/{ids[1]}", "/staff/bounces", "/staff/suppressions", "/staff/audit", "/staff/team/",
+        "/staff/schedule/", "/staff/feeds/", f"/staff/feeds/{ids[2]}/remove",
     ]  # fmt: skip
 
 
