@@ -31,6 +31,7 @@ from werkzeug.test import TestResponse
 from mailer import create_app
 from mailer.config import DEFAULTS
 from mailer.extensions import db, limiter
+from tests.feedserver import FeedServer
 from tests.services import (
     LOCAL_POSTGRES,
     LOCAL_REDIS,
@@ -368,3 +369,12 @@ class AuthActions:
 def auth(app: Flask, client: FlaskClient) -> AuthActions:
     """Sign staff in and post console forms as them."""
     return AuthActions(app, client)
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    """A running local feed server (tests/feedserver.py), stopped after the test."""
+    server = FeedServer()
+    server.start()
+    yield server
+    server.stop()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -11,16 +9,8 @@ from flask.testing import FlaskClient
 from mailer.extensions import db
 from mailer.models import AuditEntry, Feed, NewsItem
 from tests.conftest import AuthActions, wait_until
-from tests.test_feeds import FIRST, FeedServer, rss
-
-
-@pytest.fixture
-def feed_server() -> Iterator[FeedServer]:
-    """A running FeedServer (see test_feeds.py), stopped after the test."""
-    server = FeedServer()
-    server.start()
-    yield server
-    server.stop()
+from tests.feedserver import FeedServer
+from tests.test_feeds import FIRST, rss
 
 
 @pytest.fixture
