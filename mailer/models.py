@@ -126,6 +126,9 @@ class Subscriber(db.Model):
         Index("ix_subscribers_status_suppressed", "status", "suppressed_at", "id"),
         CheckConstraint(f"reminder_days IS NULL OR (reminder_days >= 1 AND reminder_days <= {MAX_REMINDER_DAYS})",
                         name="reminder_days"),
+        # The few who chose a meeting reminder, found every few minutes without reading everyone.
+        Index("ix_subscribers_reminder_days", "reminder_days", sqlite_where=text("reminder_days IS NOT NULL"),
+              postgresql_where=text("reminder_days IS NOT NULL")),
     )  # fmt: skip
 
     id: Mapped[int] = mapped_column(primary_key=True)

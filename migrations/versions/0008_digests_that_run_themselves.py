@@ -89,6 +89,8 @@ def upgrade():
         op.add_column(table, sa.Column("source", sa.String(length=2000), nullable=True))
     op.add_column("news_items", sa.Column("link", sa.String(length=2000), nullable=True))
     op.add_column("subscribers", sa.Column("reminder_days", sa.Integer(), nullable=True))
+    op.create_index("ix_subscribers_reminder_days", "subscribers", ["reminder_days"],
+                    sqlite_where=sa.text("reminder_days IS NOT NULL"), postgresql_where=sa.text("reminder_days IS NOT NULL"))  # fmt: skip
     op.add_column("digests", sa.Column("kind", sa.String(length=16), server_default="digest", nullable=False))
     op.add_column("digests", sa.Column("reminder_key", sa.String(length=200), nullable=True))
     op.create_index("uq_digests_reminder_key", "digests", ["reminder_key"], unique=True)
@@ -106,6 +108,7 @@ def downgrade():
     op.drop_index("uq_digests_reminder_key", table_name="digests")
     op.drop_column("digests", "reminder_key")
     op.drop_column("digests", "kind")
+    op.drop_index("ix_subscribers_reminder_days", table_name="subscribers")
     op.drop_column("subscribers", "reminder_days")
     op.drop_column("news_items", "link")
     for table in FED_TABLES:
