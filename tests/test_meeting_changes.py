@@ -19,10 +19,13 @@ from mailer.content.importer import import_text
 from mailer.digests import service
 from mailer.digests.compose import SNAPSHOT_BATCH, compose_next, last_seen, render_content
 from mailer.extensions import db
-from mailer.models import ALL_TOPICS, Digest, MeetingChange, Subscriber, Topic
+from mailer.feeds import service as feeds
+from mailer.models import ALL_TOPICS, Digest, Meeting, MeetingChange, Subscriber, Topic
 from mailer.sending import engine
 from tests.conftest import CaughtMail
 from tests.data import meeting, news_item
+from tests.feedserver import FeedServer
+from tests.test_feeds import LIMA, ics
 
 GOLDEN = Path(__file__).parent / "golden"
 CHANGED = "CHANGED SINCE OUR LAST DIGEST"
@@ -293,3 +296,38 @@ def test_archive_page_shows_the_changes(app: Flask, client: FlaskClient) -> None
     page = client.get(f"/archive/{number}").get_data(as_text=True)
     assert "Changed since our last digest" in page
     assert "<strong>Place:</strong> Lima, Peru → Cusco, Peru" in page
+
+
+def test_a_meeting_the_calendar_feed_moves_is_announced_once(
+    app: Flask, mailbox: CaughtMail, feed_server: FeedServer
+) -> None:
+    """End to end from a feed: a meeting imported from the organisation's calendar goes out in digest 1; the
+    calendar moves and then cancels it; each change opens the next digest, once, and the page keeps the history."""
+    url = feed_server.serve("/meetings.ics", ics(LIMA), "text/calendar")
+    with app.app_context():
+        _subscriber("all@example.org", ALL_TOPICS)
+        feed_id = feeds.add_feed(url, "meetings", "working-group", actor="test").id
+        assert feeds.fetch_feed(feed_id).error is None
+        _send_digest(app)
+        moved = LIMA.replace("20250304", "20250311").replace("20250306", "20250313")
+        feed_server.serve("/meetings.ics", ics(moved), "text/calendar")
+        assert feeds.fetch_feed(feed_id).error is None
+        _send_digest(app)
+        feed_server.serve("/meetings.ics", ics(moved + "\r\nSTATUS:CANCELLED"), "text/calendar")
+        assert feeds.fetch_feed(feed_id).error is None
+        _send_digest(app)
+        slug = db.session.execute(db.select(Meeting.slug)).scalar_one()
+    first, second, third = mailbox.to("all@example.org")
+    assert CHANGED not in _parts(first)[0]
+    text = _parts(second)[0]
+    assert second["Subject"].endswith(": 1 meeting changed")
+    assert "  Dates: 4–5 March 2025 → 11–12 March 2025\n" in text[text.index(CHANGED) :]
+    text = _parts(third)[0]
+    assert third["Subject"].endswith(": 1 meeting cancelled")
+    assert "Cancelled: 58th SMEWG Meeting (was 11–12 March 2025, Lima)" in text
+    assert "4–5 March 2025" not in text
+    page = app.test_client().get(f"/meetings/{slug}").get_data(as_text=True)
+    history = re.findall(r"<li><time [^>]*>[^<]*</time>: ([^<]*)</li>", page[page.index("Change history") :])
+    assert len(history) == 2
+    assert "cancelled" in history[0]
+    assert "4–5 March" in history[1]
