@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from flask import Flask
 from flask.testing import FlaskClient
 
+from mailer.digests import cadence
 from mailer.extensions import db
-from mailer.models import AuditEntry, Subscriber
+from mailer.models import AuditEntry, Feed, Subscriber
 from mailer.staff.service import create_staff
-from tests.conftest import csrf_token
+from tests.conftest import AuthActions, csrf_token
 
 PASSWORD = "correct horse battery"
 
@@ -106,3 +109,23 @@ def test_control_characters_in_the_address_sign_nobody_in(app: Flask, client: Fl
         response = _login(client, email, PASSWORD)
         assert response.status_code == 200
         assert "do not match an account" in response.get_data(as_text=True)
+
+
+def test_dashboard_says_what_runs_by_itself(app: Flask, auth: AuthActions) -> None:
+    """No schedule: it says so; a schedule: the next run in ORG_TIMEZONE, and who held it; a failing feed: in words."""
+    app.config["ORG_TIMEZONE"] = "Europe/Berlin"
+    staff = auth.login()
+    page = staff.get("/staff/").get_data(as_text=True)
+    assert "No schedule: digests go out when someone sends them." in page
+    assert "failing" not in page
+    with app.app_context():
+        set_on = datetime(2027, 1, 6, 12, 0, tzinfo=UTC)  # a Wednesday: the next run is Monday 11 January, 09:00 CET
+        run_at = cadence.set_schedule("weekly mon 09:00", 0, {}, "test", now=set_on).next_run_at
+        cadence.hold(run_at, "ann@example.org")
+        db.session.add(Feed(url="https://example.org/news.rss", kind="news", failures=3, last_error="HTTP 500"))
+        db.session.commit()
+    page = staff.get("/staff/").get_data(as_text=True)
+    assert "Next scheduled digest: 11 January 2027 09:00 CET" in page
+    assert "held by ann@example.org" in page
+    assert "1 feed is failing" in page
+    assert "https://example.org/news.rss: HTTP 500 (3 in a row)" in page

@@ -159,6 +159,12 @@ def _same_url(one: str, other: str) -> bool:
     )
 
 
+def failing_feeds() -> list[Feed]:
+    """The feeds whose last fetch failed, longest failing first: the console's dashboard names them."""
+    query = db.select(Feed).where(Feed.last_error.is_not(None)).order_by(Feed.failures.desc(), Feed.id)
+    return list(db.session.execute(query).scalars())
+
+
 def find_feed(feed_id: int) -> Feed | None:
     """The feed with this id, or None (also for ids no row can have)."""
     return db.session.get(Feed, feed_id) if 0 < feed_id < 2**31 else None

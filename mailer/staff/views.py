@@ -9,6 +9,8 @@ from flask import Blueprint, abort, render_template
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
+from ..digests.cadence import get_schedule
+from ..feeds.service import failing_feeds
 from ..subscriptions.transfer import _spreadsheet_safe
 from . import account
 from .audit import bp as audit_bp
@@ -36,9 +38,11 @@ def dashboard() -> str:
     """Recent digests with their delivery counts, content totals, and the audience with its charts."""
     digests, counts = recent_digests()
     figures = dashboard_figures()
+    schedule = get_schedule()
     return render_template(
         "staff/dashboard.html", digests=digests, counts=counts, totals=content_totals(), audience=figures.audience,
-        figures=figures, cache_seconds=CACHE_SECONDS,
+        figures=figures, cache_seconds=CACHE_SECONDS, schedule=schedule if schedule and schedule.active else None,
+        failing_feeds=failing_feeds(),
     )  # fmt: skip
 
 
