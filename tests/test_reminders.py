@@ -396,3 +396,12 @@ def test_ring_sends_a_reminder_made_by_the_service(app: Flask, mailbox: CaughtMa
     (message,) = mailbox.wait_for(1)
     assert message["Subject"] == "Reminder: Meeting smewg-59 starts in 3 days (8 December 2026)"
     assert "/meetings/smewg-59.ics" in text_of(message)
+
+
+def test_the_subscribers_console_page_shows_the_reminder(app: Flask, auth: AuthActions) -> None:
+    """Staff see each subscriber's reminder choice beside their topics."""
+    ann = _reader(app, "ann@example.org", 7)
+    bob = _reader(app, "bob@example.org", None)
+    staff = auth.login()
+    assert "meeting reminder: 1 week before" in staff.get(f"/staff/subscribers/{ann}").get_data(as_text=True)
+    assert "meeting reminder: none" in staff.get(f"/staff/subscribers/{bob}").get_data(as_text=True)

@@ -34,6 +34,7 @@ from ..subscriptions.service import (
     clean_name,
     clean_topics,
     lift_suppression,
+    reminder_label,
     revoke_links,
     unsubscribe_for_owner,
 )
@@ -244,6 +245,7 @@ def _page(subscriber: Subscriber, erase_error: str | None = None, lift_error: st
         events=events, deliveries=deliveries, bounces=subscriber_bounces(subscriber.id, SHOWN),
         form=SendForm(formdata=None), lift_form=LiftSuppressionForm(formdata=None),
         erase_error=erase_error, lift_error=lift_error,
+        reminder=reminder_label(subscriber.reminder_days) if subscriber.reminder_days else None,
     )  # fmt: skip
 
 
