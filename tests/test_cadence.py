@@ -267,6 +267,10 @@ def test_review_goes_to_every_active_staff_member_once(app: Flask, mailbox: Caug
     assert "58th SMEWG Meeting" in text and "58th SMEWG Meeting" in html
     assert "Hold this digest" in text and "Send it now" in html
     assert "could not send this review before" not in text
+    # The digest sits between its two markers, the review's own footer after them.
+    digest_part = text[text.index("----- The digest") : text.index("----- End of the digest -----")]
+    assert "58th SMEWG Meeting" in digest_part
+    assert text.index("Hold this digest") < text.index("----- The digest")
     for hours in (23, 1, 0):
         _tick(app, run_at - timedelta(hours=hours, seconds=1))
     assert len(mailbox.messages) == 3
