@@ -202,13 +202,15 @@ def test_a_run_sends_a_digest_and_schedules_the_next(app: Flask, mailbox: Caught
     (digest,) = _digests(app)
     state = _state(app)
     assert state.next_run_at == FIRST_RUN + timedelta(days=7)
-    assert state.last_run_at == FIRST_RUN and state.last_outcome.startswith("sent digest 1 (scheduled for 11 January")
+    assert state.last_run_at == FIRST_RUN
+    assert state.last_outcome.startswith("sent digest 1 (scheduled for 11 January")
     assert _tick(app, FIRST_RUN + timedelta(minutes=1)) is None
     assert len(_digests(app)) == 1
     assert not mailbox.messages  # no review window: no review email
     with app.app_context():
         actors = db.session.execute(db.select(AuditEntry.actor, AuditEntry.action).order_by(AuditEntry.id)).all()
-    assert ("cli", "cadence.set") in actors and ("cadence", "digest.create") in actors
+    assert ("cli", "cadence.set") in actors
+    assert ("cadence", "digest.create") in actors
 
 
 def test_catch_up_after_downtime_sends_one_digest(app: Flask) -> None:
@@ -240,7 +242,8 @@ def test_catch_up_with_a_review_window_waits_one_window(app: Flask, mailbox: Cau
     assert not _digests(app)
     assert _tick(app, now + timedelta(hours=24)).startswith("sent digest")
     state = _state(app)
-    assert state.due_at is None and state.next_run_at == _utc(2027, 1, 18, 8)
+    assert state.due_at is None
+    assert state.next_run_at == _utc(2027, 1, 18, 8)
     assert len(mailbox.messages) == 1
 
 
@@ -264,8 +267,10 @@ def test_review_goes_to_every_active_staff_member_once(app: Flask, mailbox: Caug
     assert message.get_content_type() == "multipart/alternative"
     text = message.get_body(("plain",)).get_content()
     html = message.get_body(("html",)).get_content()
-    assert "58th SMEWG Meeting" in text and "58th SMEWG Meeting" in html
-    assert "Hold this digest" in text and "Send it now" in html
+    assert "58th SMEWG Meeting" in text
+    assert "58th SMEWG Meeting" in html
+    assert "Hold this digest" in text
+    assert "Send it now" in html
     assert "could not send this review before" not in text
     # The digest sits between its two markers, the review's own footer after them.
     digest_part = text[text.index("----- The digest") : text.index("----- End of the digest -----")]
@@ -292,7 +297,8 @@ def test_a_held_run_sends_nothing_and_the_next_is_scheduled(app: Flask, mailbox:
     assert not _digests(app)
     state = _state(app)
     assert state.last_outcome == "held by ann@example.org"
-    assert state.next_run_at == run_at + timedelta(days=7) and state.held_for is None
+    assert state.next_run_at == run_at + timedelta(days=7)
+    assert state.held_for is None
     with app.app_context():
         with pytest.raises(cadence.CadenceError, match="over") as stale:
             cadence.hold(run_at, "ann@example.org")
@@ -313,7 +319,8 @@ def test_a_released_hold_lets_the_run_go(app: Flask) -> None:
         with pytest.raises(cadence.CadenceError, match="not held"):
             cadence.release_hold(run_at, "ben@example.org")
         actions = db.session.execute(db.select(AuditEntry.actor, AuditEntry.action)).all()
-    assert ("ann@example.org", "cadence.hold") in actions and ("ben@example.org", "cadence.release") in actions
+    assert ("ann@example.org", "cadence.hold") in actions
+    assert ("ben@example.org", "cadence.release") in actions
     assert _tick(app, run_at).startswith("sent digest")
 
 
@@ -416,7 +423,8 @@ def test_changing_only_the_window_keeps_the_run_and_its_hold(app: Flask) -> None
     with app.app_context():
         cadence.set_schedule("daily 07:00", 0, ALL_ONE, actor="cli", now=SET_ON + timedelta(days=1))
     state = _state(app)
-    assert state.next_run_at == _utc(2027, 1, 8, 6) and state.held_for is None
+    assert state.next_run_at == _utc(2027, 1, 8, 6)
+    assert state.held_for is None
 
 
 def test_a_review_window_as_long_as_the_gap_is_refused(app: Flask) -> None:
@@ -434,7 +442,8 @@ def test_cli_sets_shows_and_switches_off(app: Flask, runner: FlaskCliRunner) -> 
     """``cadence set`` with a window and per-topic minimums, ``show`` in ORG_TIMEZONE and UTC, ``off``."""
     app.config["ORG_TIMEZONE"] = "Europe/Berlin"
     result = runner.invoke(args=["digest", "cadence", "show"])
-    assert result.exit_code == 0 and "no digest schedule" in result.output
+    assert result.exit_code == 0
+    assert "no digest schedule" in result.output
     result = runner.invoke(
         args=["digest", "cadence", "set", "weekly mon 09:00", "--review", "24h", "--min-items", "news=3,meetings=1"]
     )
@@ -444,12 +453,15 @@ def test_cli_sets_shows_and_switches_off(app: Flask, runner: FlaskCliRunner) -> 
     assert result.exit_code == 0
     lines = dict(line.split(": ", 1) for line in result.output.splitlines() if ": " in line)
     assert lines["rule"] == "weekly mon 09:00 (every Monday at 09:00, Europe/Berlin)"
-    assert lines["next run"].endswith(" UTC)") and ("CET" in lines["next run"] or "CEST" in lines["next run"])
+    assert lines["next run"].endswith(" UTC)")
+    assert "CET" in lines["next run"] or "CEST" in lines["next run"]
     assert lines["review"] == "24 hours"
     assert lines["min items"] == "meetings 1, projects 1, news 3"
-    assert lines["held"] == "no" and lines["last outcome"] == "none yet"
+    assert lines["held"] == "no"
+    assert lines["last outcome"] == "none yet"
     result = runner.invoke(args=["digest", "cadence", "off"])
-    assert result.exit_code == 0 and "off" in result.output
+    assert result.exit_code == 0
+    assert "off" in result.output
     assert "is off" in runner.invoke(args=["digest", "cadence", "show"]).output
     with app.app_context():
         off = db.session.execute(db.select(AuditEntry.actor).where(AuditEntry.action == "cadence.off")).scalar()
@@ -477,7 +489,8 @@ def test_cli_refuses_bad_input_in_one_line(app: Flask, runner: FlaskCliRunner, a
     before = _state(app)
     result = runner.invoke(args=["digest", "cadence", "set", *args])
     assert result.exit_code == 2
-    assert len(result.output.strip().splitlines()) == 1 and result.output.startswith("Error: ")
+    assert len(result.output.strip().splitlines()) == 1
+    assert result.output.startswith("Error: ")
     after = _state(app)
     assert (after.rule, after.review_minutes, after.min_items, after.next_run_at) == (
         before.rule,

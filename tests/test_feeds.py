@@ -486,7 +486,8 @@ def test_cli_bad_input_changes_nothing(app: Flask, runner: FlaskCliRunner, args:
     _add(app, "https://example.org/known")
     result = runner.invoke(args=["feeds", "add", *args])
     assert result.exit_code != 0
-    assert result.output.count("\n") == 1 and message in result.output, result.output
+    assert result.output.count("\n") == 1, result.output
+    assert message in result.output, result.output
     with app.app_context():
         assert db.session.execute(db.select(db.func.count()).select_from(Feed)).scalar() == 1
 

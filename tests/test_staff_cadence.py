@@ -71,7 +71,8 @@ def test_pages_need_sign_in(client: FlaskClient) -> None:
 def test_console_sets_shows_holds_and_switches_off(app: Flask, staff: FlaskClient, auth: AuthActions) -> None:
     """Set from the form, read back in ORG_TIMEZONE, hold and release the next run, switch off; all audited."""
     page = staff.get("/staff/schedule/").get_data(as_text=True)
-    assert "No schedule is on" in page and "Europe/Berlin" in page
+    assert "No schedule is on" in page
+    assert "Europe/Berlin" in page
     response = auth.post("/staff/schedule/", GOOD_FORM)
     assert response.status_code == 303
     with app.app_context():
@@ -83,14 +84,16 @@ def test_console_sets_shows_holds_and_switches_off(app: Flask, staff: FlaskClien
         )
         run_at, shown = schedule.next_run_at, schedule.next_run_at.astimezone(cadence.org_zone())
     page = staff.get("/staff/schedule/").get_data(as_text=True)
-    assert "every Monday at 09:00" in page and "24 hours before" in page
+    assert "every Monday at 09:00" in page
+    assert "24 hours before" in page
     assert shown.strftime("%-d %B %Y 09:00 %Z") in page
     assert "Meetings: 1 · Projects: 1 · News: 3" in page
     run = str(int(run_at.timestamp()))
     assert auth.post("/staff/schedule/hold", {"run": run}).status_code == 303
     assert "held by editor@example.org" in staff.get("/staff/schedule/").get_data(as_text=True)
     status, page = _post(auth, "/staff/schedule/hold", {"run": run})
-    assert status == 409 and "already held" in page
+    assert status == 409
+    assert "already held" in page
     assert auth.post("/staff/schedule/release", {"run": run}).status_code == 303
     with app.app_context():
         assert cadence.get_schedule().held_for is None
@@ -198,7 +201,8 @@ def _links(message: EmailMessage) -> dict[str, str]:
     text = message.get_body(("plain",)).get_content()
     html = message.get_body(("html",)).get_content()
     found = REVIEW_LINK.findall(text)
-    assert len(found) == 2 and all(path in html for path in found)
+    assert len(found) == 2
+    assert all(path in html for path in found)
     hold_at, send_at = text.index("Hold this digest"), text.index("Send it now")
     return {"hold": found[0 if hold_at < send_at else 1], "send": found[1 if hold_at < send_at else 0]}
 
@@ -219,11 +223,14 @@ def test_hold_link_from_the_email(app: Flask, client: FlaskClient, auth: AuthAct
     page = client.get(links["hold"])
     assert page.status_code == 200
     text = page.get_data(as_text=True)
-    assert "Hold this digest" in text and "11 January 2027 09:00 CET" in text and "2 meetings, 1 news item" in text
+    assert "Hold this digest" in text
+    assert "11 January 2027 09:00 CET" in text
+    assert "2 meetings, 1 news item" in text
     with app.app_context():
         assert cadence.get_schedule().held_for is None
     status, text = _follow(client, links["hold"])
-    assert status == 200 and "Held: this digest run will not go out" in text
+    assert status == 200
+    assert "Held: this digest run will not go out" in text
     with app.app_context():
         schedule = cadence.get_schedule()
         assert (schedule.held_for, schedule.held_by) == (run_at, "ann@example.org")
@@ -233,7 +240,8 @@ def test_hold_link_from_the_email(app: Flask, client: FlaskClient, auth: AuthAct
         )
     token = csrf_token(client.get(links["send"]).get_data(as_text=True))
     replay = client.post(links["hold"], data={"csrf_token": token})
-    assert replay.status_code == 409 and "already held" in replay.get_data(as_text=True)
+    assert replay.status_code == 409
+    assert "already held" in replay.get_data(as_text=True)
     # Send now is refused while the run is held.
     refused = client.post(links["send"], data={"csrf_token": token})
     assert refused.status_code == 409
@@ -241,7 +249,8 @@ def test_hold_link_from_the_email(app: Flask, client: FlaskClient, auth: AuthAct
         assert cadence.tick(run_at) == "held by ann@example.org"
     # The run is over: its links say so.
     gone = client.get(links["hold"])
-    assert gone.status_code == 410 and "over" in gone.get_data(as_text=True)
+    assert gone.status_code == 410
+    assert "over" in gone.get_data(as_text=True)
     assert client.post(links["send"], data={"csrf_token": token}).status_code == 410
     with app.app_context():
         assert not db.session.execute(db.select(Digest)).first()
@@ -256,7 +265,8 @@ def test_send_now_link_from_the_email(app: Flask, client: FlaskClient, auth: Aut
     with app.app_context():
         assert not db.session.execute(db.select(Digest)).first()
     status, text = _follow(client, links["send"])
-    assert status == 200 and "Sent digest 1" in text
+    assert status == 200
+    assert "Sent digest 1" in text
     with app.app_context():
         assert cadence.get_schedule().next_run_at == run_at + timedelta(days=7)
         assert cadence.tick(run_at) is None

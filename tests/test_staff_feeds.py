@@ -48,11 +48,14 @@ def test_admin_adds_a_feed_and_fetch_now_brings_it_in(
     response = auth.post("/staff/feeds/", {"url": url, "kind": "news", "meeting_kind": ""})
     assert response.status_code == 303
     page = admin.get("/staff/feeds/").get_data(as_text=True)
-    assert url in page and "not yet" in page
+    assert url in page
+    assert "not yet" in page
     assert auth.post("/staff/feeds/1/fetch").status_code == 303
     wait_until(lambda: _news(app))
     page = admin.get("/staff/feeds/").get_data(as_text=True)
-    assert "SMEWG news" in page and "1 (1 entries)" in page and "never" not in page
+    assert "SMEWG news" in page
+    assert "1 (1 entries)" in page
+    assert "never" not in page
     form = admin.get("/staff/content/news/nine-projects-under-way").get_data(as_text=True)
     assert f"From feed {url}" in form
     with app.app_context():
@@ -122,7 +125,8 @@ def test_bad_input_is_a_form_error_and_adds_nothing(
     response = auth.post("/staff/feeds/", {"url": "https://example.org/new", "kind": "news", **data})
     assert response.status_code == 400
     page = response.get_data(as_text=True)
-    assert f'id="{field}-error"' in page and message in page
+    assert f'id="{field}-error"' in page
+    assert message in page
     assert _feeds(app) == ["https://example.org/known"]
 
 
@@ -145,7 +149,8 @@ def test_remove_asks_first_and_a_replay_is_404(app: Flask, admin: FlaskClient, a
     with app.app_context():
         add_feed("https://example.org/feed", "news", None, actor="test")
     question = admin.get("/staff/feeds/1/remove").get_data(as_text=True)
-    assert "Remove this feed?" in question and "https://example.org/feed" in question
+    assert "Remove this feed?" in question
+    assert "https://example.org/feed" in question
     assert auth.post("/staff/feeds/1/remove").status_code == 400
     assert _feeds(app) == ["https://example.org/feed"]
     assert auth.post("/staff/feeds/1/remove", {"confirm": "remove"}).status_code == 303
@@ -165,7 +170,9 @@ def test_an_editor_sees_and_fetches_but_cannot_add_or_remove(app: Flask, auth: A
         add_feed("https://example.org/feed", "news", None, actor="test")
     editor = auth.login()
     page = editor.get("/staff/feeds/").get_data(as_text=True)
-    assert "https://example.org/feed" in page and "Add a feed" not in page and "Remove" not in page
+    assert "https://example.org/feed" in page
+    assert "Add a feed" not in page
+    assert "Remove" not in page
     assert auth.post("/staff/feeds/", {"url": "https://example.org/x", "kind": "news"}).status_code == 403
     assert editor.get("/staff/feeds/1/remove").status_code == 403
     assert auth.post("/staff/feeds/1/remove", {"confirm": "remove"}).status_code == 403
