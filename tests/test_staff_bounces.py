@@ -196,18 +196,19 @@ def test_digest_page_counts_what_came_back(staff: FlaskClient, digest_id: int) -
     assert re.search(r"<td>ann@example\.org</td><td>hard</td><td>5\.1\.1</td><td>550 User unknown</td>", page)
 
 
-@pytest.mark.parametrize(
-    "query",
-    [
-        "kind=<script>alert(1)</script>", "kind=", "page=-1", f"page={10**20}", "before=-1", f"before={10**20}",
-        "before=abc", "before_id=-1", f"before_id={10**20}", "before_id=3&before_at=yesterday",
-        "before_id=3&before_at=0001-01-01T00:00:00%2B01:00", "before_id=3&before_at=2024-01-01T00:00:00",
-        "before_id=3&before_at=9999-12-31T23:59:59%2B00:00",
-    ],
-)  # fmt: skip
-def test_malformed_filters_are_ignored(staff: FlaskClient, query: str) -> None:
+#: Filters and cursors the bounce and suppression lists cannot read.
+MALFORMED = [
+    "kind=<script>alert(1)</script>", "kind=", "page=-1", f"page={10**20}", "before=-1", f"before={10**20}",
+    "before=abc", "before_id=-1", f"before_id={10**20}", "before_id=3&before_at=yesterday",
+    "before_id=3&before_at=0001-01-01T00:00:00%2B01:00", "before_id=3&before_at=2024-01-01T00:00:00",
+    "before_id=3&before_at=9999-12-31T23:59:59%2B00:00",
+]  # fmt: skip
+
+
+def test_malformed_filters_are_ignored(staff: FlaskClient) -> None:
     """Unreadable kinds and cursors give the first page, never a 500, and are not echoed."""
-    for path in ("/staff/bounces", "/staff/suppressions"):
-        response = staff.get(f"{path}?{query}")
-        assert response.status_code == 200, (path, query)
-        assert "<script>" not in response.get_data(as_text=True)
+    for query in MALFORMED:
+        for path in ("/staff/bounces", "/staff/suppressions"):
+            response = staff.get(f"{path}?{query}")
+            assert response.status_code == 200, (path, query)
+            assert "<script>" not in response.get_data(as_text=True), (path, query)

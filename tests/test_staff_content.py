@@ -58,37 +58,36 @@ def test_add_news_shows_in_the_next_digest(app: Flask, staff: FlaskClient, auth:
         assert db.session.execute(db.select(NewsItem.body)).scalar() == "Endorsed."
 
 
-@pytest.mark.parametrize(
-    ("changes", "field", "message"),
-    [
-        ({"start_date": "24/02/2025"}, "start_date", "Start date must be YYYY-MM-DD"),
-        ({"start_date": "2025-02-30"}, "start_date", "Start date is not a real date"),
-        ({"start_date": ""}, "start_date", "Enter the start date"),
-        ({"end_date": "2025-02-01"}, "end_date", "End date must be on or after the start date"),
-        ({"kind": "party"}, "kind", "Kind must be one of"),
-        ({"status": ""}, "status", "Choose the status"),
-        ({"number": "fifty"}, "number", "Number must be a whole number"),
-        ({"number": "0"}, "number", "Number must be between 1 and 100000"),
-        ({"title": "x" * 301}, "title", "Title is longer than 300 characters"),
-        ({"title": ""}, "title", "Enter the title"),
-        ({"title": "Meeting\r\nBcc: x@example.org"}, "title", "Title must be a single line"),
-        ({"slug": "Not A Slug"}, "slug", "Slug must be lowercase letters"),
-        ({"link": "javascript:alert(1)"}, "link", "Link must be an http:// or https:// URL"),
-        ({"summary": "x" * 20_001}, "summary", "Summary is longer than 20000 characters"),
-    ],
-)
-def test_bad_input_is_a_form_error_and_saves_nothing(
-    app: Flask, staff: FlaskClient, changes: dict[str, str], field: str, message: str, auth: AuthActions
-) -> None:
+#: Bad values for a new meeting, with the field the form marks and what it says.
+BAD_MEETINGS = [
+    ({"start_date": "24/02/2025"}, "start_date", "Start date must be YYYY-MM-DD"),
+    ({"start_date": "2025-02-30"}, "start_date", "Start date is not a real date"),
+    ({"start_date": ""}, "start_date", "Enter the start date"),
+    ({"end_date": "2025-02-01"}, "end_date", "End date must be on or after the start date"),
+    ({"kind": "party"}, "kind", "Kind must be one of"),
+    ({"status": ""}, "status", "Choose the status"),
+    ({"number": "fifty"}, "number", "Number must be a whole number"),
+    ({"number": "0"}, "number", "Number must be between 1 and 100000"),
+    ({"title": "x" * 301}, "title", "Title is longer than 300 characters"),
+    ({"title": ""}, "title", "Enter the title"),
+    ({"title": "Meeting\r\nBcc: x@example.org"}, "title", "Title must be a single line"),
+    ({"slug": "Not A Slug"}, "slug", "Slug must be lowercase letters"),
+    ({"link": "javascript:alert(1)"}, "link", "Link must be an http:// or https:// URL"),
+    ({"summary": "x" * 20_001}, "summary", "Summary is longer than 20000 characters"),
+]
+
+
+def test_bad_input_is_a_form_error_and_saves_nothing(app: Flask, staff: FlaskClient, auth: AuthActions) -> None:
     """Malformed, injected and oversized values answer 400 with the field's problem; nothing is saved."""
-    response = auth.post("/staff/content/meetings/new", {**MEETING, **changes})
-    assert response.status_code == 400
-    page = response.get_data(as_text=True)
-    assert f'id="{field}-error"' in page
-    assert message in page
-    assert "_date" not in page.split("<form")[0], "the error summary names fields by their labels"
-    assert "missing " not in page
-    assert _meetings(app) == []
+    for changes, field, message in BAD_MEETINGS:
+        response = auth.post("/staff/content/meetings/new", {**MEETING, **changes})
+        assert response.status_code == 400, changes
+        page = response.get_data(as_text=True)
+        assert f'id="{field}-error"' in page, changes
+        assert message in page, changes
+        assert "_date" not in page.split("<form")[0], ("the error summary names fields by their labels", changes)
+        assert "missing " not in page, changes
+        assert _meetings(app) == [], changes
 
 
 def test_new_item_cannot_take_an_existing_slug(app: Flask, staff: FlaskClient, auth: AuthActions) -> None:

@@ -80,17 +80,20 @@ def test_each_filter_narrows_the_list(app: Flask, auth: AuthActions) -> None:
     assert _listed(client, "q=example.org&topic=news") == []
 
 
-@pytest.mark.parametrize(
-    "query",
-    ["status=bogus", "topic=parties", "from=2024-13-01", "to=yesterday", "before=abc", "before=-1", "before=0",
-     "before=" + "9" * 5000, "from=0001-01-01&to=9999-12-31", "source=" + "x" * 500, "q=%00%25", "before=2147483648",
-     "status=confirmed&status=pending", "topic=", "from=%00"],
-)  # fmt: skip
-def test_malformed_filters_are_ignored(app: Flask, auth: AuthActions, query: str) -> None:
+#: Filter values the subscriber list cannot read.
+MALFORMED = [
+    "status=bogus", "topic=parties", "from=2024-13-01", "to=yesterday", "before=abc", "before=-1", "before=0",
+    "before=" + "9" * 5000, "from=0001-01-01&to=9999-12-31", "source=" + "x" * 500, "q=%00%25", "before=2147483648",
+    "status=confirmed&status=pending", "topic=", "from=%00",
+]  # fmt: skip
+
+
+def test_malformed_filters_are_ignored(app: Flask, auth: AuthActions) -> None:
     """A filter value that cannot be read answers 200, never 500."""
     add_subscriber(app, "ana@example.org", SubscriberStatus.CONFIRMED)
     client = auth.login()
-    assert client.get("/staff/subscribers/?" + query).status_code == 200
+    for query in MALFORMED:
+        assert client.get("/staff/subscribers/?" + query).status_code == 200, query
 
 
 def test_pages_have_no_gaps_or_duplicates(app: Flask, auth: AuthActions, monkeypatch: pytest.MonkeyPatch) -> None:
