@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 
+from .schema import HISTORY_FIELDS, plain
+
 #: How the place of a meeting whose city and economy are both unknown reads.
 NO_PLACE = "to be announced"
 
@@ -51,17 +53,13 @@ def paragraphs(text: str) -> list[str]:
     return [p.strip() for p in text.split("\n\n") if p.strip()]
 
 
-#: The meeting fields a change history speaks of, as a MeetingChange records them (dates as ISO strings).
-HISTORY_FIELDS = ("title", "start_date", "end_date", "city", "economy", "status")
-
-
 def meeting_history(meeting: Any, changes: Iterable[Any]) -> list[dict[str, str]]:
     """A meeting's changes (MeetingChange rows, newest first) in words, each with its date in ORG_TIMEZONE.
 
     A change records only the fields it changed; the rest are the meeting's as they stood then, worked out
     backwards from the meeting as it is now."""
     zone = ZoneInfo(current_app.config["ORG_TIMEZONE"])
-    state = {name: _plain(getattr(meeting, name)) for name in HISTORY_FIELDS}
+    state = {name: plain(getattr(meeting, name)) for name in HISTORY_FIELDS}
     history = []
     for change in changes:
         after = {**state, **{name: new for name, (_, new) in change.changes.items() if name in state}}
@@ -102,8 +100,3 @@ def _place_change(before: dict[str, Any], after: dict[str, Any]) -> str:
     return (
         f"{place(before['city'], before['economy']) or NO_PLACE} → {place(after['city'], after['economy']) or NO_PLACE}"
     )
-
-
-def _plain(value: Any) -> Any:
-    """A field's value as a change records it: dates as ISO strings."""
-    return value.isoformat() if isinstance(value, date) else value

@@ -20,7 +20,7 @@ from ..extensions import db
 from ..models import SLUG_LENGTH, AuditEntry, MeetingChange, utcnow
 from ..text import CONTROL, CONTROL_IN_TEXT
 from .calendar import EVENT_FIELDS
-from .schema import SECTIONS, SLUG, Field, slug_from_title
+from .schema import HISTORY_FIELDS, SECTIONS, SLUG, Field, plain, slug_from_title
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_ERRORS = 20
@@ -195,20 +195,11 @@ def apply_changes(row: Any, section: str, values: dict[str, Any]) -> bool:
     if section == "meetings":
         if EVENT_FIELDS & changed.keys():
             row.sequence = type(row).sequence + 1  # in SQL: two saves at once each count
-        history = {name: [_plain(old), _plain(new)] for name, (old, new) in changed.items() if name in HISTORY_FIELDS}
+        history = {name: [plain(old), plain(new)] for name, (old, new) in changed.items() if name in HISTORY_FIELDS}
         if history:
             db.session.add(MeetingChange(meeting_id=row.id, changes=history))
     row.updated_at = utcnow()
     return True
-
-
-#: The meeting fields whose changes the public history shows and the next digest announces.
-HISTORY_FIELDS = frozenset({"title", "start_date", "end_date", "city", "economy", "status"})
-
-
-def _plain(value: Any) -> Any:
-    """A value as JSON holds it: dates as ISO strings."""
-    return value.isoformat() if isinstance(value, date) else value
 
 
 def _create(model: type, section: str, values: dict[str, Any], report: ImportReport) -> None:

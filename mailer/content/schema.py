@@ -86,10 +86,18 @@ SECTIONS: dict[str, tuple[type, tuple[Field, ...]]] = {
 }
 
 
+#: The meeting fields whose changes a meeting's public history shows (a MeetingChange records them).
+HISTORY_FIELDS = ("title", "start_date", "end_date", "city", "economy", "status")
+
+
 def entry(section: str, item: Any) -> dict[str, Any]:
     """An item of ``section`` as a JSON-safe dict of its fields (dates as ISO strings)."""
-    values = {spec.name: getattr(item, spec.name) for spec in SECTIONS[section][1]}
-    return {name: value.isoformat() if isinstance(value, date) else value for name, value in values.items()}
+    return {spec.name: plain(getattr(item, spec.name)) for spec in SECTIONS[section][1]}
+
+
+def plain(value: Any) -> Any:
+    """A field's value as JSON holds it (snapshots, feed entries, change history): dates as ISO strings."""
+    return value.isoformat() if isinstance(value, date) else value
 
 
 #: Latin letters that Unicode does not decompose into a base letter and an accent.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -22,8 +22,9 @@ from redis.exceptions import LockError, LockNotOwnedError
 from sqlalchemy.exc import IntegrityError
 
 from ..content import importer
+from ..content.display import org_today
 from ..content.importer import SURROGATE
-from ..content.schema import SECTIONS, entry, slug_from_title
+from ..content.schema import SECTIONS, entry, plain, slug_from_title
 from ..extensions import db
 from ..models import FEED_KINDS, MEETING_KINDS, AuditEntry, Feed, FeedEntry, utcnow
 from ..redis_client import get_redis, redis_key
@@ -368,14 +369,14 @@ def _create(feed: Feed, key: str, guid: str, given: dict[str, Any], report: Fetc
     section = feed.kind
     model, fields = SECTIONS[section]
     if section == "news" and given["published_on"] is None:
-        given = {**given, "published_on": _today(now).isoformat()}
+        given = {**given, "published_on": org_today(now).isoformat()}
     slug = importer._free_slug(model, slug_from_title(given["title"]) or importer.NOUNS[section])
     values, problems = importer._validate_item({**given, "slug": slug}, fields, (section, 0))
     if problems:
         report.skip("invalid")
         return
     importer.create_item(model, {**values, "source": feed.url})
-    fields_given = {name: _plain(values[name]) for name in FEED_FIELDS[section]}
+    fields_given = {name: plain(values[name]) for name in FEED_FIELDS[section]}
     db.session.add(FeedEntry(feed_id=feed.id, key=key, guid=guid, section=section, slug=slug, fields=fields_given,
                              first_seen_at=now, last_seen_at=now))  # fmt: skip
     db.session.flush()  # the next entry's free slug must see this one
@@ -388,14 +389,14 @@ def _update(feed: Feed, known: FeedEntry, given: dict[str, Any], report: FetchRe
     model, fields = SECTIONS[section]
     known.last_seen_at = now
     if section == "news" and given["published_on"] is None:
-        given = {**given, "published_on": known.fields.get("published_on") or _today(now).isoformat()}
+        given = {**given, "published_on": known.fields.get("published_on") or org_today(now).isoformat()}
     row = db.session.execute(db.select(model).where(model.slug == known.slug)).scalar_one_or_none()
     if row is None or row.source != feed.url:
         report.unchanged += 1  # staff deleted it (a later item with its slug is not ours): never made again
         return
     current = entry(section, row)
     feed_values, problems = importer._validate_item({**current, **given}, fields, (section, 0))
-    fresh = {name: _plain(feed_values.get(name)) for name in FEED_FIELDS[section]}
+    fresh = {name: plain(feed_values.get(name)) for name in FEED_FIELDS[section]}
     ours = {name for name in fresh if current[name] == known.fields.get(name) and fresh[name] != current[name]}
     values, clash = importer._validate_item({**current, **{n: fresh[n] for n in ours}}, fields, (section, 0))
     if problems or clash:
@@ -406,13 +407,3 @@ def _update(feed: Feed, known: FeedEntry, given: dict[str, Any], report: FetchRe
         report.updated.setdefault(section, []).append(row.slug)
     else:
         report.unchanged += 1
-
-
-def _today(now: datetime) -> date:
-    """The date ``now`` falls on in the organisation's time zone."""
-    return now.astimezone(ZoneInfo(current_app.config["ORG_TIMEZONE"])).date()
-
-
-def _plain(value: Any) -> Any:
-    """A value as JSON holds it: dates as ISO strings."""
-    return value.isoformat() if isinstance(value, date) else value
